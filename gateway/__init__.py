@@ -1,0 +1,1 @@
+"""Gateway: the HTTP front door. Validates requests and puts tasks and events on Redis; no model code here."""

@@ -1,0 +1,66 @@
+"""The gateway's app factory: middleware, routes, and the Redis/Celery clients it shares across requests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+
+from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from gateway.routes import health, predict
+from gateway.settings import GatewaySettings, get_settings
+from shared.celery_config import make_celery
+from shared.logging_setup import configure_logging
+from shared.redis_client import connect
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.redis = connect(settings.redis_url)
+        app.state.celery = make_celery("gateway", settings.redis_url)
+        log.info("gateway started environment=%s redis=%s", settings.environment,
+                 settings.redis_url.split("@")[-1])
+        yield
+        app.state.redis.close()
+
+    app = FastAPI(
+        title="Air Paradis tweet sentiment",
+        version="0.1.0",
+        description="Predict the sentiment of tweets, flag wrong predictions, queue retraining.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.include_router(health.router)
+    app.include_router(predict.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"])
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _readable_errors(errors: list[dict]) -> list[dict[str, object]]:
+    readable = []
+    for error in errors:
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        readable.append({"loc": list(error.get("loc", ())), "msg": message, "type": error.get("type", "")})
+    return readable
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _readable_errors(exc.errors())
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
+    return JSONResponse({"detail": errors, "message": summary}, status_code=422)

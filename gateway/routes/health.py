@@ -1,0 +1,71 @@
+"""GET /health (the process is alive) and GET /ready (Redis, a worker and a model: says which is missing)."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from gateway.deps import RedisDep, SettingsDep
+from gateway.inference_client import live_workers
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    redis: bool
+    workers: int
+    model_loaded: bool
+    model_name: str | None = None
+    model_version: str | None = None
+    embedding_type: str | None = None
+    registry_ok: bool | None = None
+    problems: list[str]
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
+    problems: list[str] = []
+    workers: list[dict] = []
+    redis_ok = True
+    try:
+        redis_client.ping()
+        workers = live_workers(redis_client, settings.worker_heartbeat_max_age_s)
+    except (redis.RedisError, OSError) as exc:
+        redis_ok = False
+        problems.append(f"redis unreachable at {redis_client.connection_pool.connection_kwargs.get('host', '?')}: "
+                        f"{exc.__class__.__name__}")
+    serving = [w for w in workers if w.get("model_version")]
+    if redis_ok and not workers:
+        problems.append("no inference worker is running")
+    elif workers and not serving:
+        problems.append("inference workers are up but none has loaded a model: "
+                        + (workers[0].get("last_error") or "waiting for a champion in the registry"))
+    registry_ok = all(w.get("registry_ok", True) for w in workers) if workers else None
+    if registry_ok is False:
+        problems.append("model registry degraded (serving the last good model): "
+                        + next(w.get("last_error") or "" for w in workers if not w.get("registry_ok", True)))
+    newest = max(serving, key=lambda w: int(w["model_version"]), default=None)
+    body = Readiness(
+        ready=redis_ok and bool(serving),
+        redis=redis_ok,
+        workers=len(workers),
+        model_loaded=bool(serving),
+        model_name=newest.get("model_name") if newest else None,
+        model_version=newest.get("model_version") if newest else None,
+        embedding_type=newest.get("embedding_type") if newest else None,
+        registry_ok=registry_ok,
+        problems=problems,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

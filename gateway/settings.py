@@ -1,0 +1,35 @@
+"""Gateway settings, from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: str = "gateway"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Keys sent in the `X-API-Key` header. The defaults only work in a local/test environment.
+    analyst_api_key: SecretStr = SecretStr("dev-analyst-key")
+    admin_api_key: SecretStr = SecretStr("dev-admin-key")
+    predict_timeout_s: float = 10.0
+    retry_after_s: int = 5
+    # Requests above this size are refused before their body is parsed.
+    max_body_bytes: int = 512 * 1024
+    cors_origins: list[str] = []
+    predict_rate_limit_per_minute: int = 6000
+    mlflow_ui_url: str | None = None
+    # A worker counts as alive while its heartbeat is this fresh.
+    worker_heartbeat_max_age_s: float = 10.0
+
+    def secrets_to_check(self) -> dict[str, SecretStr | None]:
+        return {"analyst_api_key": self.analyst_api_key, "admin_api_key": self.admin_api_key}
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

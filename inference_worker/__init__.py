@@ -1,0 +1,5 @@
+"""Inference worker: serves the registry's champion LSTM on the `inference` queue (`celery -A inference_worker worker`)."""
+
+from inference_worker.celery_app import app
+
+__all__ = ["app"]

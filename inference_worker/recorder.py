@@ -1,0 +1,20 @@
+"""Records every prediction in Redis so that feedback can refer to it by id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+
+from shared import redis_keys
+from shared.schemas import Prediction, PredictionRecord, utc_now
+
+
+def record_predictions(client: redis.Redis, predictions: Sequence[Prediction], texts: Sequence[str],
+                       request_id: str | None, ttl_s: int) -> None:
+    now = utc_now()
+    pipe = client.pipeline(transaction=False)
+    for prediction, text in zip(predictions, texts, strict=True):
+        record = PredictionRecord(**prediction.model_dump(), text=text, created_at=now, request_id=request_id)
+        pipe.set(redis_keys.prediction(prediction.prediction_id), record.model_dump_json(), ex=ttl_s)
+    pipe.execute()

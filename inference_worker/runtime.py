@@ -1,0 +1,106 @@
+"""Per-process serving state: the model store, a heartbeat for /ready, and the promotion listener.
+
+Created lazily in the process that serves (never in the parent of a prefork pool: TensorFlow hangs across fork).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+import redis
+
+from inference_worker.model_store import ModelStore
+from inference_worker.settings import InferenceSettings, get_settings
+from shared import events, redis_keys
+from shared.logging_setup import kv
+from shared.redis_client import connect
+from shared.schemas import ModelPromotedEvent
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRuntime:
+    def __init__(self, settings: InferenceSettings) -> None:
+        self.settings = settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.redis = connect(settings.redis_url)
+        self.store = ModelStore(settings.mlflow_tracking_uri, settings.lstm_model_name, settings.champion_alias)
+        self._stop = threading.Event()
+        self.started_at = time.time()
+
+    def start(self) -> None:
+        self.store.refresh()
+        self.beat()
+        for target, name in ((self._heartbeat_loop, "heartbeat"), (self._promotion_loop, "promotions")):
+            threading.Thread(target=target, name=f"inference-{name}", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self.redis.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
+        except redis.RedisError:
+            pass
+
+    def beat(self) -> None:
+        """Publish this process's state; the gateway's /ready reads it. Expires if the process dies."""
+        state = {"worker_id": self.worker_id, "updated_at": time.time(), **self.store.describe()}
+        ttl = max(2, int(self.settings.heartbeat_interval_s * 3))
+        self.redis.set(redis_keys.inference_worker_heartbeat(self.worker_id), json.dumps(state), ex=ttl)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_interval_s):
+            try:
+                self.beat()
+                if time.time() - self.store.last_check_at >= self.settings.alias_poll_interval_s:
+                    self.store.refresh()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed %s", kv(worker=self.worker_id, error=exc))
+            except Exception:
+                log.exception("heartbeat loop error %s", kv(worker=self.worker_id))
+
+    def _promotion_loop(self) -> None:
+        last_id = "$"
+        while not self._stop.is_set():
+            try:
+                replies = self.redis.xread({events.MODEL_PROMOTED_STREAM: last_id}, block=1000, count=10)
+            except redis.RedisError as exc:
+                log.warning("promotion listener reconnecting %s", kv(worker=self.worker_id, error=exc))
+                self._stop.wait(1.0)
+                continue
+            for _stream, entries in replies or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    try:
+                        event = events.decode(fields, ModelPromotedEvent)
+                    except ValueError:
+                        log.warning("undecodable promotion event %s", kv(entry=entry_id))
+                        continue
+                    if event.model_name == self.store.model_name:
+                        log.info("promotion received %s", kv(model=event.model_name, version=event.model_version))
+                        self.store.refresh()
+                        self.beat()
+
+
+_runtime: WorkerRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> WorkerRuntime:
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                runtime = WorkerRuntime(get_settings())
+                runtime.start()
+                _runtime = runtime
+    return _runtime
+
+
+def shutdown_runtime() -> None:
+    if _runtime is not None:
+        _runtime.stop()

@@ -1,0 +1,1 @@
+"""What several services need: settings, message schemas, preprocessing, datasets, registry and event access."""

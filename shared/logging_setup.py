@@ -1,0 +1,27 @@
+"""One log format for every service: key=value context (request id, model version) after the message."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if any(getattr(h, "_air_paradis", False) for h in root.handlers):
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler._air_paradis = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("urllib3", "httpx", "alembic", "botocore", "matplotlib", "h5py", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def kv(**context: object) -> str:
+    """Render context as `key=value` pairs for a log line."""
+    return " ".join(f"{k}={v}" for k, v in context.items() if v is not None)

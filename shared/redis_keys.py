@@ -1,0 +1,32 @@
+"""Names of the Redis keys services share, in one place so that writer and reader cannot drift apart."""
+
+from __future__ import annotations
+
+PREDICTION_PREFIX = "prediction:"
+FEEDBACK_BY_PREDICTION_PREFIX = "feedback:by-prediction:"
+FEEDBACK_CORRECTIONS = "feedback:corrections"  # hash prediction_id -> JSON {text, label}: retraining input
+TRAINING_JOB_PREFIX = "training:job:"
+TRAINING_JOBS_INDEX = "training:jobs"  # sorted set job_id -> created timestamp
+INFERENCE_WORKER_HEARTBEAT_PREFIX = "inference:worker:"
+ALERT_REPORTS_INDEX = "alerts:reports"  # sorted set report_id -> created timestamp
+ALERT_REPORT_PREFIX = "alerts:report:"
+
+
+def prediction(prediction_id: str) -> str:
+    return PREDICTION_PREFIX + prediction_id
+
+
+def feedback_by_prediction(prediction_id: str) -> str:
+    return FEEDBACK_BY_PREDICTION_PREFIX + prediction_id
+
+
+def training_job(job_id: str) -> str:
+    return TRAINING_JOB_PREFIX + job_id
+
+
+def inference_worker_heartbeat(worker_id: str) -> str:
+    return INFERENCE_WORKER_HEARTBEAT_PREFIX + worker_id
+
+
+def alert_report(report_id: str) -> str:
+    return ALERT_REPORT_PREFIX + report_id

@@ -1,0 +1,62 @@
+"""Model registry access through MLflow aliases and tags (never the deprecated stages)."""
+
+from __future__ import annotations
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from shared.schemas import ModelVersionInfo
+
+EMBEDDING_TYPE_TAG = "embedding_type"
+FAMILY_TAG = "family"
+TEST_PRECISION_TAG = "test_precision"
+SPLIT_HASH_TAG = "split_hash"
+
+
+def model_uri(name: str, alias: str) -> str:
+    return f"models:/{name}@{alias}"
+
+
+def champion_version(client: MlflowClient, name: str, alias: str = "champion") -> ModelVersionInfo | None:
+    """The version holding `alias`, or None when the model or alias does not exist yet."""
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+    return _describe(client, version, with_metrics=True)
+
+
+def list_versions(client: MlflowClient, name: str, with_metrics: bool = True) -> list[ModelVersionInfo]:
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
+    described = [_describe(client, v, with_metrics) for v in versions]
+    return sorted(described, key=lambda v: int(v.version), reverse=True)
+
+
+def _describe(client: MlflowClient, version, with_metrics: bool) -> ModelVersionInfo:  # noqa: ANN001
+    metrics: dict[str, float] = {}
+    if with_metrics and version.run_id:
+        try:
+            metrics = dict(client.get_run(version.run_id).data.metrics)
+        except MlflowException:
+            metrics = {}
+    from datetime import UTC, datetime
+
+    created = (
+        datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC) if version.creation_timestamp else None
+    )
+    return ModelVersionInfo(
+        name=version.name,
+        version=str(version.version),
+        aliases=list(getattr(version, "aliases", []) or []),
+        tags=dict(version.tags or {}),
+        metrics={k: float(v) for k, v in metrics.items()},
+        run_id=version.run_id,
+        created_at=created,
+    )

@@ -1,0 +1,189 @@
+"""Message schemas: the contract between gateway, workers, alerting and UI, validated at both ends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SCHEMA_VERSION = 1
+MAX_TEXT_CHARS = 1000
+MAX_BATCH_TEXTS = 1000
+
+Label = Literal["positive", "negative"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_tweet_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("text is empty or whitespace only: send the tweet's words")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"text is {len(value)} characters long: send at most {MAX_TEXT_CHARS}")
+    if "\x00" in value:
+        raise ValueError("text contains a NUL character: remove it")
+    return value
+
+
+TweetText = Annotated[str, StringConstraints(strict=True)]
+
+
+class Message(BaseModel):
+    """Base of every event and task payload: versioned and strict about unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = SCHEMA_VERSION
+
+
+# --- HTTP requests ---------------------------------------------------------------------------
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: TweetText = Field(..., description=f"The tweet, 1 to {MAX_TEXT_CHARS} characters.")
+
+    @field_validator("text")
+    @classmethod
+    def _valid_text(cls, value: str) -> str:
+        return _check_tweet_text(value)
+
+
+class PredictBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[TweetText] = Field(..., min_length=1, max_length=MAX_BATCH_TEXTS)
+
+    @field_validator("texts")
+    @classmethod
+    def _valid_texts(cls, values: list[str]) -> list[str]:
+        for index, value in enumerate(values):
+            try:
+                _check_tweet_text(value)
+            except ValueError as exc:
+                raise ValueError(f"texts[{index}]: {exc}") from None
+        return values
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prediction_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+    correct_label: Label
+    comment: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+TrainingFamily = Literal["classical", "lstm", "bert"]
+
+
+class TrainingJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    family: TrainingFamily
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- Answers and records ---------------------------------------------------------------------
+
+
+class Prediction(BaseModel):
+    prediction_id: str
+    label: Label
+    probability_positive: float = Field(..., ge=0.0, le=1.0)
+    model_name: str
+    model_version: str
+    embedding_type: str
+
+
+class PredictionRecord(Prediction):
+    """What the worker stores in Redis so that feedback can refer to a prediction later."""
+
+    text: str
+    created_at: datetime
+    request_id: str | None = None
+
+
+class PredictBatchResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class FeedbackRecord(BaseModel):
+    feedback_id: str
+    prediction_id: str
+    predicted_label: Label
+    correct_label: Label
+    is_misprediction: bool
+    comment: str | None = None
+    analyst: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class TrainingJob(BaseModel):
+    job_id: str
+    family: TrainingFamily
+    params: dict[str, Any] = Field(default_factory=dict)
+    state: JobState = JobState.queued
+    progress_current: int = 0
+    progress_total: int = 0
+    progress_message: str = ""
+    mlflow_run_id: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    promoted: bool = False
+    error: str | None = None
+    attempts: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelVersionInfo(BaseModel):
+    name: str
+    version: str
+    aliases: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    run_id: str | None = None
+    created_at: datetime | None = None
+
+
+# --- Events on Redis Streams -----------------------------------------------------------------
+
+
+class MispredictionEvent(Message):
+    event_id: str = Field(default_factory=new_id)
+    prediction_id: str
+    feedback_id: str
+    text: str
+    predicted_label: Label
+    probability_positive: float
+    correct_label: Label
+    model_name: str
+    model_version: str
+    analyst: str
+    occurred_at: datetime = Field(default_factory=utc_now)
+
+
+class ModelPromotedEvent(Message):
+    event_id: str = Field(default_factory=new_id)
+    family: TrainingFamily
+    model_name: str
+    model_version: str
+    alias: str = "champion"
+    precision: float
+    embedding_type: str | None = None
+    previous_version: str | None = None
+    occurred_at: datetime = Field(default_factory=utc_now)

@@ -1,0 +1,59 @@
+"""The settings every service shares; each service subclasses `ServiceSettings` with its own fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Defaults that must never survive outside a developer's laptop.
+INSECURE_DEFAULT_KEYS = {"", "dev-analyst-key", "dev-admin-key", "change-me"}
+
+
+class ServiceSettings(BaseSettings):
+    """Connection and registry settings read from the environment (one instance per process)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    environment: Literal["local", "test", "production"] = "local"
+    service_name: str = "air-paradis"
+    log_level: str = "INFO"
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+
+    lstm_model_name: str = "air-paradis-lstm"
+    classical_model_name: str = "air-paradis-classical"
+    bert_model_name: str = "air-paradis-bert"
+    champion_alias: str = "champion"
+
+    # How long a recorded prediction stays available for feedback.
+    prediction_ttl_s: int = 7 * 24 * 3600
+
+    def secrets_to_check(self) -> dict[str, SecretStr | None]:
+        """Secrets that must be set to a non-default value outside a local environment."""
+        return {}
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_outside_local(self) -> ServiceSettings:
+        if self.environment in ("local", "test"):
+            return self
+        weak = [
+            name
+            for name, secret in self.secrets_to_check().items()
+            if secret is None or secret.get_secret_value() in INSECURE_DEFAULT_KEYS
+        ]
+        if weak:
+            raise ValueError(
+                f"refusing to start in {self.environment!r}: set these secrets to non-default values: "
+                + ", ".join(sorted(n.upper() for n in weak))
+            )
+        return self
+
+    def registered_model_names(self) -> dict[str, str]:
+        return {
+            "lstm": self.lstm_model_name,
+            "classical": self.classical_model_name,
+            "bert": self.bert_model_name,
+        }

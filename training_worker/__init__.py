@@ -1,0 +1,1 @@
+"""Training worker: runs the model families, tracks them in MLflow, registers and promotes by precision."""

@@ -1,0 +1,158 @@
+"""LSTM family: Word2Vec or GloVe embeddings + a Keras LSTM, logged as the shared LSTM pyfunc format."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+import shared
+from shared.lstm_model import (
+    DEFAULT_THRESHOLD,
+    ENCODER_ARTIFACT,
+    KERAS_ARTIFACT,
+    ONNX_ARTIFACT,
+    LstmSentimentModel,
+)
+from shared.preprocessing import preprocess
+from shared.registry import EMBEDDING_TYPE_TAG
+from shared.text_encoding import SequenceEncoder
+from shared.training_params import LstmParams
+from training_worker.embeddings import glove_matrix, word2vec_matrix
+from training_worker.plots import training_curves
+from training_worker.splits import Split
+from training_worker.tracking import FamilyResult, Progress, log_evaluation
+
+log = logging.getLogger(__name__)
+
+# What `mlflow models serve` and the inference image need to run the logged model; pinned to avoid
+# MLflow's slow requirement inference (and its habit of recording a CUDA torch).
+SERVING_REQUIREMENTS = [
+    "mlflow==3.17.2",
+    "tensorflow==2.21.0",
+    "keras==3.15.1",
+    "onnxruntime==1.32.0",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "simplemma==2.0.0",
+    "emoji==2.16.0",
+]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
+)
+
+
+def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):  # noqa: ANN201
+    """A flat functional model (a nested Sequential can reload with fresh weights)."""
+    import keras
+
+    token_ids = keras.Input(shape=(params.max_len,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(
+        vocab_size, embedding.shape[1], mask_zero=True, trainable=params.train_embeddings, name="embedding",
+        embeddings_initializer=keras.initializers.Constant(embedding),
+    )(token_ids)
+    x = keras.layers.LSTM(params.lstm_units, dropout=params.dropout, name="lstm")(x)
+    x = keras.layers.Dropout(params.dropout)(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability_positive")(x)
+    model = keras.Model(token_ids, probability, name="lstm_sentiment")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy", keras.metrics.Precision(name="precision")],
+    )
+    return model
+
+
+def export_onnx(model, path: Path, sample: np.ndarray) -> None:  # noqa: ANN001
+    model.predict_on_batch(sample[:2])  # keras refuses to export a model that has never been called
+    model.export(str(path), format="onnx", verbose=False)
+
+
+def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    keras.utils.set_random_seed(params.seed)
+    started = time.perf_counter()
+    train_tokens = [preprocess(t) for t in split.train_texts]
+    encoder = SequenceEncoder.fit(train_tokens, max_vocab=params.max_vocab, max_len=params.max_len)
+    progress(0, params.epochs, f"building {params.embedding} embeddings for {encoder.vocab_size} tokens")
+    if params.embedding == "word2vec":
+        matrix, coverage = word2vec_matrix(train_tokens, encoder, params.embedding_dim, params.seed,
+                                           params.word2vec_epochs)
+        dim = params.embedding_dim
+    else:
+        matrix, coverage, dim = glove_matrix(encoder, params.seed, params.glove_path)
+    encoder.extra["embedding_type"] = params.embedding
+    mlflow.log_params({"family": "lstm", **params.model_dump(exclude={"dataset"}), "embedding_dim_used": dim,
+                       "vocab_size": encoder.vocab_size})
+    mlflow.log_metric("embedding_vocab_coverage", coverage)
+
+    x_train = encoder.encode_tokens(train_tokens)
+    x_val = encoder.encode(split.val_texts)
+    x_test = encoder.encode(split.test_texts)
+    y_train = np.asarray(split.train_labels, dtype=np.float32)
+    y_val = np.asarray(split.val_labels, dtype=np.float32)
+
+    model = build_model(encoder.vocab_size, matrix, params)
+
+    class EpochReporter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            mlflow.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch + 1)
+            progress(epoch + 1, params.epochs,
+                     f"epoch {epoch + 1}/{params.epochs} loss={logs.get('loss', 0):.4f} "
+                     f"val_loss={logs.get('val_loss', 0):.4f}")
+
+    history = model.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=params.epochs, batch_size=params.batch_size,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience,
+                                          restore_best_weights=True),
+            EpochReporter(),
+        ],
+    )
+    train_seconds = time.perf_counter() - started
+    mlflow.log_metric("train_seconds", train_seconds)
+    mlflow.log_metric("epochs_run", len(history.history.get("loss", [])))
+    title = f"LSTM + {params.embedding}"
+    test_proba = model.predict_on_batch(x_test).reshape(-1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        mlflow.log_artifact(str(training_curves(history.history, title, out)), artifact_path="plots")
+        test_metrics = log_evaluation(split.test_labels, test_proba, DEFAULT_THRESHOLD, title)
+        keras_path = out / "model.keras"
+        model.save(keras_path)
+        onnx_path = out / "model.onnx"
+        export_onnx(model, onnx_path, x_test)
+        encoder_path = out / "encoder.json"
+        encoder.save(encoder_path)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LstmSentimentModel(),
+            artifacts={KERAS_ARTIFACT: str(keras_path), ONNX_ARTIFACT: str(onnx_path),
+                       ENCODER_ARTIFACT: str(encoder_path)},
+            code_paths=[str(Path(shared.__file__).parent)],
+            pip_requirements=SERVING_REQUIREMENTS,
+            signature=SIGNATURE,
+            model_config={"threshold": DEFAULT_THRESHOLD, "embedding_type": params.embedding},
+        )
+    run = mlflow.active_run()
+    assert run is not None
+    return FamilyResult(
+        run_id=run.info.run_id,
+        model_uri=info.model_uri,
+        test_metrics=test_metrics,
+        tags={EMBEDDING_TYPE_TAG: params.embedding},
+        train_seconds=train_seconds,
+    )

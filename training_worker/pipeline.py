@@ -1,0 +1,86 @@
+"""One training run end to end: data -> fixed split -> family -> MLflow run -> registration -> promotion."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+import mlflow
+import redis
+from mlflow import MlflowClient
+
+from shared import redis_keys
+from shared.datasets import load_dataset
+from shared.logging_setup import kv
+from shared.training_params import validate_params
+from training_worker.promotion import promote_if_better
+from training_worker.settings import TrainingSettings
+from training_worker.splits import Split, make_split
+from training_worker.tracking import FamilyResult, Progress, log_split, no_progress, register
+
+log = logging.getLogger(__name__)
+
+FAMILY_MODULES = {
+    "classical": "training_worker.families.classical",
+    "lstm": "training_worker.families.lstm",
+    "bert": "training_worker.families.bert",
+}
+
+
+@dataclass
+class TrainingOutcome:
+    family: str
+    run_id: str
+    model_name: str
+    model_version: str
+    metrics: dict[str, float]
+    promoted: bool
+    train_seconds: float
+
+
+def feedback_corrections(redis_client: redis.Redis) -> tuple[list[str], list[int]]:
+    """Analysts' corrected tweets, stored by the gateway's feedback route."""
+    texts, labels = [], []
+    for raw in redis_client.hvals(redis_keys.FEEDBACK_CORRECTIONS):
+        row = json.loads(raw)
+        texts.append(row["text"])
+        labels.append(1 if row["label"] == "positive" else 0)
+    return texts, labels
+
+
+def prepare_split(params: Any, redis_client: redis.Redis | None) -> Split:
+    dataset = load_dataset(params.dataset, params.max_rows)
+    split = make_split(dataset, params.seed, params.validation_fraction, params.test_fraction)
+    if params.include_feedback and redis_client is not None:
+        split = split.with_extra_training_rows(*feedback_corrections(redis_client))
+    return split
+
+
+def run_training(family: str, raw_params: dict[str, Any], settings: TrainingSettings,
+                 redis_client: redis.Redis | None = None, progress: Progress = no_progress,
+                 job_id: str | None = None) -> TrainingOutcome:
+    params = validate_params(family, raw_params)
+    split = prepare_split(params, redis_client)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(settings.experiment_name)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    model_name = settings.registered_model_names()[family]
+    trainer = import_module(FAMILY_MODULES[family])
+    log.info("training started %s", kv(job_id=job_id, family=family, rows_train=len(split.train_texts),
+                                       split_hash=split.split_hash))
+    with mlflow.start_run(run_name=f"{family}-{split.dataset_name}") as run:
+        mlflow.set_tags({"family": family, **({"job_id": job_id} if job_id else {})})
+        log_split(split)
+        result: FamilyResult = trainer.train(split, params, progress)
+    # Registration comes only after the run has everything logged: a failed run registers nothing.
+    version = register(client, result, model_name, family, split)
+    precision = result.test_metrics["test_precision"]
+    promoted = promote_if_better(client, redis_client, family, model_name, version, precision, split,
+                                 settings.champion_alias)
+    log.info("training finished %s", kv(job_id=job_id, family=family, run_id=run.info.run_id,
+                                        version=version, precision=f"{precision:.4f}", promoted=promoted))
+    return TrainingOutcome(family, result.run_id, model_name, version, result.test_metrics, promoted,
+                           result.train_seconds)

@@ -1,0 +1,71 @@
+"""What every family logs to MLflow: the split, the test KPIs, the evaluation PNGs and report, the registration."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+from shared.registry import EMBEDDING_TYPE_TAG, FAMILY_TAG, SPLIT_HASH_TAG, TEST_PRECISION_TAG
+from training_worker.evaluation import classification_metrics, report_text
+from training_worker.plots import evaluation_plots
+from training_worker.splits import Split
+
+Progress = Callable[[int, int, str], None]
+
+
+def no_progress(current: int, total: int, message: str) -> None:
+    return None
+
+
+@dataclass
+class FamilyResult:
+    """A trained, logged model of one family, ready to be registered."""
+
+    run_id: str
+    model_uri: str
+    test_metrics: dict[str, float]
+    tags: dict[str, str] = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+def log_split(split: Split) -> None:
+    mlflow.log_params({f"split_{k}" if not k.startswith("split") else k: v for k, v in split.describe().items()})
+    mlflow.set_tags({"dataset": split.dataset_name, SPLIT_HASH_TAG: split.split_hash})
+
+
+def log_evaluation(y_true: Sequence[int], probability_positive: Sequence[float], threshold: float,
+                   title: str) -> dict[str, float]:
+    """Log test KPIs, the confusion matrix / ROC / PR PNGs and the classification report of the active run."""
+    metrics = classification_metrics(y_true, probability_positive, threshold)
+    mlflow.log_metrics(metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for path in evaluation_plots(y_true, probability_positive, threshold, title, out):
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        report = out / "classification_report.txt"
+        report.write_text(report_text(y_true, probability_positive, threshold), encoding="utf-8")
+        mlflow.log_artifact(str(report), artifact_path="reports")
+    return metrics
+
+
+def register(client: MlflowClient, result: FamilyResult, model_name: str, family: str,
+             split: Split) -> str:
+    """Register the logged model and tag the version; returns the new version number."""
+    version = mlflow.register_model(result.model_uri, model_name)
+    tags = {
+        FAMILY_TAG: family,
+        SPLIT_HASH_TAG: split.split_hash,
+        TEST_PRECISION_TAG: f"{result.test_metrics.get('test_precision', 0.0):.6f}",
+        **result.tags,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version.version, key, value)
+    return str(version.version)
+
+
+__all__ = ["EMBEDDING_TYPE_TAG", "FamilyResult", "Progress", "log_evaluation", "log_split", "no_progress", "register"]
