@@ -48,17 +48,17 @@ def role_of_key(api_key: str | None, settings: GatewaySettings) -> Role | None:
     return None
 
 
-def _require(allowed: tuple[Role, ...]):  # noqa: ANN202
+def _require(allowed: tuple[Role, ...]):
     def check(settings: SettingsDep, api_key: Annotated[str | None, Security(_api_key_header)] = None) -> Role:
         if not api_key:
             raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, f"missing API key: send it in the {API_KEY_HEADER} header",
+                status.HTTP_401_UNAUTHORIZED,
+                f"missing API key: send it in the {API_KEY_HEADER} header",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
         role = role_of_key(api_key, settings)
         if role is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key",
-                                headers={"WWW-Authenticate": "ApiKey"})
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
         if role not in allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route needs one of the roles: {', '.join(allowed)}")
         return role

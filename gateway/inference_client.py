@@ -42,9 +42,13 @@ def live_workers(client: redis.Redis, max_age_s: float) -> list[dict]:
 async def predict_texts(celery: Celery, texts: list[str], request_id: str, timeout_s: float) -> list[Prediction]:
     try:
         result = celery.send_task(
-            PREDICT_TASK, args=[texts], kwargs={"request_id": request_id}, queue=INFERENCE_QUEUE,
+            PREDICT_TASK,
+            args=[texts],
+            kwargs={"request_id": request_id},
+            queue=INFERENCE_QUEUE,
             # A task nobody started before the caller gave up is dropped rather than computed for nobody.
-            expires=timeout_s, retry=True,
+            expires=timeout_s,
+            retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1, "interval_max": 0.2},
         )
     except (OperationalError, redis.RedisError, OSError) as exc:

@@ -42,9 +42,12 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info("%s %s %s", scope.get("method"), scope.get("path"),
-                     kv(status=status_code, request_id=request_id,
-                        ms=f"{(time.perf_counter() - started) * 1000:.1f}"))
+            log.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                kv(status=status_code, request_id=request_id, ms=f"{(time.perf_counter() - started) * 1000:.1f}"),
+            )
 
 
 class BodySizeLimitMiddleware:
@@ -87,11 +90,16 @@ class BodySizeLimitMiddleware:
                 await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
-        body = (f'{{"detail":"request body is larger than {self.max_bytes} bytes: '
-                f'send fewer or shorter tweets"}}').encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = (
+            f'{{"detail":"request body is larger than {self.max_bytes} bytes: send fewer or shorter tweets"}}'
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

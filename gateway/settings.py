@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings
 
@@ -20,7 +20,7 @@ class GatewaySettings(ServiceSettings):
     retry_after_s: int = 5
     # Requests above this size are refused before their body is parsed.
     max_body_bytes: int = 512 * 1024
-    cors_origins: list[str] = []
+    cors_origins: list[str] = Field(default_factory=list)
     predict_rate_limit_per_minute: int = 6000
     mlflow_ui_url: str | None = None
     # A worker counts as alive while its heartbeat is this fresh.

@@ -1,4 +1,4 @@
-"""Inference worker: serves the registry's champion LSTM on the `inference` queue (`celery -A inference_worker worker`)."""
+"""Inference worker: serves the champion LSTM on the `inference` queue (`celery -A inference_worker worker`)."""
 
 from inference_worker.celery_app import app
 

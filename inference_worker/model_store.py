@@ -100,9 +100,16 @@ class ModelStore:
             self._current = candidate  # one reference assignment: each batch sees the old or the new model
             self.reload_count += 1
             self.last_error = None
-            log.info("model loaded %s", kv(model=self.model_name, version=version, embedding_type=embedding_type,
-                                           fast_path=candidate.model.fast_path_name,
-                                           previous=current.version if current else None))
+            log.info(
+                "model loaded %s",
+                kv(
+                    model=self.model_name,
+                    version=version,
+                    embedding_type=embedding_type,
+                    fast_path=candidate.model.fast_path_name,
+                    previous=current.version if current else None,
+                ),
+            )
             return True
 
     def describe(self) -> dict[str, object]:

@@ -10,8 +10,9 @@ from shared import redis_keys
 from shared.schemas import Prediction, PredictionRecord, utc_now
 
 
-def record_predictions(client: redis.Redis, predictions: Sequence[Prediction], texts: Sequence[str],
-                       request_id: str | None, ttl_s: int) -> None:
+def record_predictions(
+    client: redis.Redis, predictions: Sequence[Prediction], texts: Sequence[str], request_id: str | None, ttl_s: int
+) -> None:
     now = utc_now()
     pipe = client.pipeline(transaction=False)
     for prediction, text in zip(predictions, texts, strict=True):

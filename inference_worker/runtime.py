@@ -5,6 +5,7 @@ Created lazily in the process that serves (never in the parent of a prefork pool
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,10 +42,8 @@ class WorkerRuntime:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.redis.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
-        except redis.RedisError:
-            pass
 
     def beat(self) -> None:
         """Publish this process's state; the gateway's /ready reads it. Expires if the process dies."""

@@ -40,6 +40,13 @@ def predict(texts: list[str], request_id: str | None = None) -> list[dict]:
         for p in probabilities
     ]
     record_predictions(runtime.redis, predictions, texts, request_id, runtime.settings.prediction_ttl_s)
-    log.info("predicted %s", kv(request_id=request_id, n=len(texts), model_version=serving.version,
-                                ms=f"{(time.perf_counter() - started) * 1000:.2f}"))
+    log.info(
+        "predicted %s",
+        kv(
+            request_id=request_id,
+            n=len(texts),
+            model_version=serving.version,
+            ms=f"{(time.perf_counter() - started) * 1000:.2f}",
+        ),
+    )
     return [p.model_dump() for p in predictions]

@@ -123,6 +123,4 @@ class LstmSentimentModel(mlflow.pyfunc.PythonModel):
         else:
             texts = [str(t) for t in model_input]
         probabilities = self.predict_proba(texts)
-        return pd.DataFrame(
-            {"probability_positive": probabilities, "label": [self.label_of(p) for p in probabilities]}
-        )
+        return pd.DataFrame({"probability_positive": probabilities, "label": [self.label_of(p) for p in probabilities]})

@@ -14,12 +14,15 @@ import simplemma
 KEPT_NEGATIONS = frozenset({"not", "no", "never", "nor", "nothing", "nobody", "none", "neither", "nowhere", "but"})
 
 _BASE_STOPWORDS = frozenset(
-    """a about above after again all am an and any are as at be because been before being below between both by
-    can could did do does doing down during each few for from further had has have having he her here hers herself
-    him himself his how i if in into is it its itself just me more most my myself of off on once only or other our
-    ours ourselves out over own same she should so some such than that the their theirs them themselves then there
-    these they this those through to too under until up very was we were what when where which while who whom why
-    will with would you your yours yourself yourselves s t d ll m o re ve y rt amp via im""".split()
+    """
+    a about above after again all am an and any are as at be because been before being below between
+    both by can could did do does doing down during each few for from further had has have having he her
+    here hers herself him himself his how i if in into is it its itself just me more most my myself of
+    off on once only or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was
+    we were what when where which while who whom why will with would you your yours yourself yourselves
+    s t d ll m o re ve y rt amp via im
+    """.split()  # noqa: SIM905
 )
 STOPWORDS = _BASE_STOPWORDS - KEPT_NEGATIONS
 

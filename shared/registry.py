@@ -39,7 +39,7 @@ def list_versions(client: MlflowClient, name: str, with_metrics: bool = True) ->
     return sorted(described, key=lambda v: int(v.version), reverse=True)
 
 
-def _describe(client: MlflowClient, version, with_metrics: bool) -> ModelVersionInfo:  # noqa: ANN001
+def _describe(client: MlflowClient, version, with_metrics: bool) -> ModelVersionInfo:
     metrics: dict[str, float] = {}
     if with_metrics and version.run_id:
         try:
@@ -48,9 +48,7 @@ def _describe(client: MlflowClient, version, with_metrics: bool) -> ModelVersion
             metrics = {}
     from datetime import UTC, datetime
 
-    created = (
-        datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC) if version.creation_timestamp else None
-    )
+    created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC) if version.creation_timestamp else None
     return ModelVersionInfo(
         name=version.name,
         version=str(version.version),

@@ -26,8 +26,9 @@ class SequenceEncoder:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, token_lists: Iterable[Sequence[str]], max_vocab: int = 20_000, max_len: int = 40,
-            min_count: int = 1) -> SequenceEncoder:
+    def fit(
+        cls, token_lists: Iterable[Sequence[str]], max_vocab: int = 20_000, max_len: int = 40, min_count: int = 1
+    ) -> SequenceEncoder:
         counts = Counter(token for tokens in token_lists for token in tokens)
         ranked = [tok for tok, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
         vocabulary = {tok: i for i, tok in enumerate(ranked[: max_vocab - 2], start=2)}
@@ -50,16 +51,24 @@ class SequenceEncoder:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"vocabulary": self.vocabulary, "max_len": self.max_len, "preprocessing": self.preprocessing,
-             "extra": self.extra},
+            {
+                "vocabulary": self.vocabulary,
+                "max_len": self.max_len,
+                "preprocessing": self.preprocessing,
+                "extra": self.extra,
+            },
             ensure_ascii=False,
         )
 
     @classmethod
     def from_json(cls, raw: str) -> SequenceEncoder:
         data = json.loads(raw)
-        return cls(vocabulary=data["vocabulary"], max_len=int(data["max_len"]),
-                   preprocessing=data.get("preprocessing", ""), extra=data.get("extra", {}))
+        return cls(
+            vocabulary=data["vocabulary"],
+            max_len=int(data["max_len"]),
+            preprocessing=data.get("preprocessing", ""),
+            extra=data.get("extra", {}),
+        )
 
     def save(self, path: Path) -> None:
         path.write_text(self.to_json(), encoding="utf-8")

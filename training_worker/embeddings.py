@@ -11,16 +11,23 @@ import numpy as np
 from shared.text_encoding import SequenceEncoder
 
 
-def word2vec_matrix(token_lists: Sequence[Sequence[str]], encoder: SequenceEncoder, dim: int, seed: int,
-                    epochs: int) -> tuple[np.ndarray, float]:
+def word2vec_matrix(
+    token_lists: Sequence[Sequence[str]], encoder: SequenceEncoder, dim: int, seed: int, epochs: int
+) -> tuple[np.ndarray, float]:
     """Train Word2Vec on the training tokens; returns (embedding matrix, share of vocabulary covered)."""
     from gensim.models import Word2Vec
 
     w2v = Word2Vec(
-        sentences=[list(t) for t in token_lists if t], vector_size=dim, window=5, min_count=1, workers=1,
-        seed=seed, epochs=epochs, sg=1,
+        sentences=[list(t) for t in token_lists if t],
+        vector_size=dim,
+        window=5,
+        min_count=1,
+        workers=1,
+        seed=seed,
+        epochs=epochs,
+        sg=1,
     )
-    return _matrix(encoder, dim, seed, lambda tok: w2v.wv[tok] if tok in w2v.wv else None)
+    return _matrix(encoder, dim, seed, lambda tok: w2v.wv.get(tok, None))
 
 
 def bundled_glove_files() -> tuple[Path, Path]:
@@ -59,7 +66,7 @@ class _LazyVectors(dict):
         self._rows = {w: i for i, w in enumerate(words)}
         self._matrix = matrix
 
-    def get(self, word: str, default=None):  # noqa: ANN001, ANN201
+    def get(self, word: str, default=None):
         row = self._rows.get(word)
         return default if row is None else np.asarray(self._matrix[row], dtype=np.float32)
 
@@ -77,7 +84,7 @@ def glove_matrix(encoder: SequenceEncoder, seed: int, path: str | None = None) -
     return matrix, coverage, dim
 
 
-def _matrix(encoder: SequenceEncoder, dim: int, seed: int, lookup) -> tuple[np.ndarray, float]:  # noqa: ANN001
+def _matrix(encoder: SequenceEncoder, dim: int, seed: int, lookup) -> tuple[np.ndarray, float]:
     rng = np.random.default_rng(seed)
     # Words without a vector start small and random rather than at zero, so the LSTM can tell them apart.
     matrix = rng.normal(0.0, 0.05, size=(encoder.vocab_size, dim)).astype(np.float32)

@@ -15,8 +15,9 @@ from sklearn.metrics import (
 )
 
 
-def classification_metrics(y_true: Sequence[int], probability_positive: Sequence[float],
-                           threshold: float = 0.5, prefix: str = "test_") -> dict[str, float]:
+def classification_metrics(
+    y_true: Sequence[int], probability_positive: Sequence[float], threshold: float = 0.5, prefix: str = "test_"
+) -> dict[str, float]:
     y = np.asarray(y_true, dtype=int)
     proba = np.asarray(probability_positive, dtype=float)
     predicted = (proba >= threshold).astype(int)
@@ -33,6 +34,10 @@ def classification_metrics(y_true: Sequence[int], probability_positive: Sequence
 def report_text(y_true: Sequence[int], probability_positive: Sequence[float], threshold: float = 0.5) -> str:
     predicted = (np.asarray(probability_positive) >= threshold).astype(int)
     return classification_report(
-        np.asarray(y_true, dtype=int), predicted, labels=[0, 1], target_names=["negative", "positive"],
-        digits=4, zero_division=0,
+        np.asarray(y_true, dtype=int),
+        predicted,
+        labels=[0, 1],
+        target_names=["negative", "positive"],
+        digits=4,
+        zero_division=0,
     )

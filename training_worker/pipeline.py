@@ -59,9 +59,14 @@ def prepare_split(params: Any, redis_client: redis.Redis | None) -> Split:
     return split
 
 
-def run_training(family: str, raw_params: dict[str, Any], settings: TrainingSettings,
-                 redis_client: redis.Redis | None = None, progress: Progress = no_progress,
-                 job_id: str | None = None) -> TrainingOutcome:
+def run_training(
+    family: str,
+    raw_params: dict[str, Any],
+    settings: TrainingSettings,
+    redis_client: redis.Redis | None = None,
+    progress: Progress = no_progress,
+    job_id: str | None = None,
+) -> TrainingOutcome:
     params = validate_params(family, raw_params)
     split = prepare_split(params, redis_client)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
@@ -69,8 +74,10 @@ def run_training(family: str, raw_params: dict[str, Any], settings: TrainingSett
     client = MlflowClient(settings.mlflow_tracking_uri)
     model_name = settings.registered_model_names()[family]
     trainer = import_module(FAMILY_MODULES[family])
-    log.info("training started %s", kv(job_id=job_id, family=family, rows_train=len(split.train_texts),
-                                       split_hash=split.split_hash))
+    log.info(
+        "training started %s",
+        kv(job_id=job_id, family=family, rows_train=len(split.train_texts), split_hash=split.split_hash),
+    )
     with mlflow.start_run(run_name=f"{family}-{split.dataset_name}") as run:
         mlflow.set_tags({"family": family, **({"job_id": job_id} if job_id else {})})
         log_split(split)
@@ -78,9 +85,20 @@ def run_training(family: str, raw_params: dict[str, Any], settings: TrainingSett
     # Registration comes only after the run has everything logged: a failed run registers nothing.
     version = register(client, result, model_name, family, split)
     precision = result.test_metrics["test_precision"]
-    promoted = promote_if_better(client, redis_client, family, model_name, version, precision, split,
-                                 settings.champion_alias)
-    log.info("training finished %s", kv(job_id=job_id, family=family, run_id=run.info.run_id,
-                                        version=version, precision=f"{precision:.4f}", promoted=promoted))
-    return TrainingOutcome(family, result.run_id, model_name, version, result.test_metrics, promoted,
-                           result.train_seconds)
+    promoted = promote_if_better(
+        client, redis_client, family, model_name, version, precision, split, settings.champion_alias
+    )
+    log.info(
+        "training finished %s",
+        kv(
+            job_id=job_id,
+            family=family,
+            run_id=run.info.run_id,
+            version=version,
+            precision=f"{precision:.4f}",
+            promoted=promoted,
+        ),
+    )
+    return TrainingOutcome(
+        family, result.run_id, model_name, version, result.test_metrics, promoted, result.train_seconds
+    )

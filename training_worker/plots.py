@@ -9,9 +9,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # workers have no display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
     RocCurveDisplay,
@@ -25,8 +25,9 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def evaluation_plots(y_true: Sequence[int], probability_positive: Sequence[float], threshold: float,
-                     title: str, out_dir: Path) -> list[Path]:
+def evaluation_plots(
+    y_true: Sequence[int], probability_positive: Sequence[float], threshold: float, title: str, out_dir: Path
+) -> list[Path]:
     y = np.asarray(y_true, dtype=int)
     proba = np.asarray(probability_positive, dtype=float)
     predicted = (proba >= threshold).astype(int)

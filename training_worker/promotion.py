@@ -33,23 +33,45 @@ def champion_precision_on(client: MlflowClient, model_name: str, alias: str, spl
     return classification_metrics(split.test_labels, predicted["probability_positive"].to_numpy())["test_precision"]
 
 
-def promote_if_better(client: MlflowClient, redis_client: redis.Redis | None, family: TrainingFamily,
-                      model_name: str, version: str, precision: float, split: Split,
-                      alias: str = "champion") -> bool:
+def promote_if_better(
+    client: MlflowClient,
+    redis_client: redis.Redis | None,
+    family: TrainingFamily,
+    model_name: str,
+    version: str,
+    precision: float,
+    split: Split,
+    alias: str = "champion",
+) -> bool:
     current = champion_version(client, model_name, alias)
     current_precision = champion_precision_on(client, model_name, alias, split) if current else None
     if current is not None and current_precision is not None and precision <= current_precision:
-        log.info("not promoted %s", kv(model=model_name, version=version, precision=f"{precision:.4f}",
-                                       champion=current.version, champion_precision=f"{current_precision:.4f}"))
+        log.info(
+            "not promoted %s",
+            kv(
+                model=model_name,
+                version=version,
+                precision=f"{precision:.4f}",
+                champion=current.version,
+                champion_precision=f"{current_precision:.4f}",
+            ),
+        )
         return False
     client.set_registered_model_alias(model_name, alias, version)
     embedding_type = client.get_model_version(model_name, version).tags.get(EMBEDDING_TYPE_TAG)
     event = ModelPromotedEvent(
-        family=family, model_name=model_name, model_version=version, alias=alias, precision=precision,
-        embedding_type=embedding_type, previous_version=current.version if current else None,
+        family=family,
+        model_name=model_name,
+        model_version=version,
+        alias=alias,
+        precision=precision,
+        embedding_type=embedding_type,
+        previous_version=current.version if current else None,
     )
     if redis_client is not None:
         events.publish(redis_client, events.MODEL_PROMOTED_STREAM, event)
-    log.info("promoted %s", kv(model=model_name, version=version, precision=f"{precision:.4f}",
-                               previous=event.previous_version))
+    log.info(
+        "promoted %s",
+        kv(model=model_name, version=version, precision=f"{precision:.4f}", previous=event.previous_version),
+    )
     return True

@@ -61,8 +61,7 @@ class Split:
         )
 
 
-def make_split(dataset: Dataset, seed: int = 42, validation_fraction: float = 0.1,
-               test_fraction: float = 0.2) -> Split:
+def make_split(dataset: Dataset, seed: int = 42, validation_fraction: float = 0.1, test_fraction: float = 0.2) -> Split:
     rest_texts, test_texts, rest_labels, test_labels = train_test_split(
         dataset.texts, dataset.labels, test_size=test_fraction, random_state=seed, stratify=dataset.labels
     )

@@ -38,8 +38,9 @@ def log_split(split: Split) -> None:
     mlflow.set_tags({"dataset": split.dataset_name, SPLIT_HASH_TAG: split.split_hash})
 
 
-def log_evaluation(y_true: Sequence[int], probability_positive: Sequence[float], threshold: float,
-                   title: str) -> dict[str, float]:
+def log_evaluation(
+    y_true: Sequence[int], probability_positive: Sequence[float], threshold: float, title: str
+) -> dict[str, float]:
     """Log test KPIs, the confusion matrix / ROC / PR PNGs and the classification report of the active run."""
     metrics = classification_metrics(y_true, probability_positive, threshold)
     mlflow.log_metrics(metrics)
@@ -53,8 +54,7 @@ def log_evaluation(y_true: Sequence[int], probability_positive: Sequence[float],
     return metrics
 
 
-def register(client: MlflowClient, result: FamilyResult, model_name: str, family: str,
-             split: Split) -> str:
+def register(client: MlflowClient, result: FamilyResult, model_name: str, family: str, split: Split) -> str:
     """Register the logged model and tag the version; returns the new version number."""
     version = mlflow.register_model(result.model_uri, model_name)
     tags = {

@@ -44,18 +44,24 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
         workers = live_workers(redis_client, settings.worker_heartbeat_max_age_s)
     except (redis.RedisError, OSError) as exc:
         redis_ok = False
-        problems.append(f"redis unreachable at {redis_client.connection_pool.connection_kwargs.get('host', '?')}: "
-                        f"{exc.__class__.__name__}")
+        problems.append(
+            f"redis unreachable at {redis_client.connection_pool.connection_kwargs.get('host', '?')}: "
+            f"{exc.__class__.__name__}"
+        )
     serving = [w for w in workers if w.get("model_version")]
     if redis_ok and not workers:
         problems.append("no inference worker is running")
     elif workers and not serving:
-        problems.append("inference workers are up but none has loaded a model: "
-                        + (workers[0].get("last_error") or "waiting for a champion in the registry"))
+        problems.append(
+            "inference workers are up but none has loaded a model: "
+            + (workers[0].get("last_error") or "waiting for a champion in the registry")
+        )
     registry_ok = all(w.get("registry_ok", True) for w in workers) if workers else None
     if registry_ok is False:
-        problems.append("model registry degraded (serving the last good model): "
-                        + next(w.get("last_error") or "" for w in workers if not w.get("registry_ok", True)))
+        problems.append(
+            "model registry degraded (serving the last good model): "
+            + next(w.get("last_error") or "" for w in workers if not w.get("registry_ok", True))
+        )
     newest = max(serving, key=lambda w: int(w["model_version"]), default=None)
     body = Readiness(
         ready=redis_ok and bool(serving),

@@ -15,12 +15,16 @@ UNAVAILABLE = {503: {"description": "No inference worker answered in time, or Re
 
 
 def _unavailable(message: str, retry_after_s: int) -> HTTPException:
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{message}; retry in {retry_after_s} s",
-                         headers={"Retry-After": str(retry_after_s)})
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{message}; retry in {retry_after_s} s",
+        headers={"Retry-After": str(retry_after_s)},
+    )
 
 
-async def _predict(texts: list[str], request: Request, settings: SettingsDep, redis_client: RedisDep,
-                   celery: CeleryDep) -> list[Prediction]:
+async def _predict(
+    texts: list[str], request: Request, settings: SettingsDep, redis_client: RedisDep, celery: CeleryDep
+) -> list[Prediction]:
     try:
         workers = live_workers(redis_client, settings.worker_heartbeat_max_age_s)
     except (redis.RedisError, OSError) as exc:
@@ -35,14 +39,16 @@ async def _predict(texts: list[str], request: Request, settings: SettingsDep, re
 
 
 @router.post("/predict", response_model=Prediction, responses=UNAVAILABLE)
-async def predict(body: PredictRequest, request: Request, settings: SettingsDep, redis_client: RedisDep,
-                  celery: CeleryDep) -> Prediction:
+async def predict(
+    body: PredictRequest, request: Request, settings: SettingsDep, redis_client: RedisDep, celery: CeleryDep
+) -> Prediction:
     """Sentiment of one tweet: label, probability of "positive", and the model version that computed it."""
     return (await _predict([body.text], request, settings, redis_client, celery))[0]
 
 
 @router.post("/predict/batch", response_model=PredictBatchResponse, responses=UNAVAILABLE)
-async def predict_batch(body: PredictBatchRequest, request: Request, settings: SettingsDep,
-                        redis_client: RedisDep, celery: CeleryDep) -> PredictBatchResponse:
+async def predict_batch(
+    body: PredictBatchRequest, request: Request, settings: SettingsDep, redis_client: RedisDep, celery: CeleryDep
+) -> PredictBatchResponse:
     """Up to 1,000 tweets in one call; answers come back in the order sent."""
     return PredictBatchResponse(predictions=await _predict(body.texts, request, settings, redis_client, celery))

@@ -50,13 +50,17 @@ SIGNATURE = ModelSignature(
 )
 
 
-def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):  # noqa: ANN201
+def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):
     """A flat functional model (a nested Sequential can reload with fresh weights)."""
     import keras
 
     token_ids = keras.Input(shape=(params.max_len,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(
-        vocab_size, embedding.shape[1], mask_zero=True, trainable=params.train_embeddings, name="embedding",
+        vocab_size,
+        embedding.shape[1],
+        mask_zero=True,
+        trainable=params.train_embeddings,
+        name="embedding",
         embeddings_initializer=keras.initializers.Constant(embedding),
     )(token_ids)
     x = keras.layers.LSTM(params.lstm_units, dropout=params.dropout, name="lstm")(x)
@@ -71,7 +75,7 @@ def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):  # 
     return model
 
 
-def export_onnx(model, path: Path, sample: np.ndarray) -> None:  # noqa: ANN001
+def export_onnx(model, path: Path, sample: np.ndarray) -> None:
     model.predict_on_batch(sample[:2])  # keras refuses to export a model that has never been called
     model.export(str(path), format="onnx", verbose=False)
 
@@ -86,14 +90,21 @@ def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
     encoder = SequenceEncoder.fit(train_tokens, max_vocab=params.max_vocab, max_len=params.max_len)
     progress(0, params.epochs, f"building {params.embedding} embeddings for {encoder.vocab_size} tokens")
     if params.embedding == "word2vec":
-        matrix, coverage = word2vec_matrix(train_tokens, encoder, params.embedding_dim, params.seed,
-                                           params.word2vec_epochs)
+        matrix, coverage = word2vec_matrix(
+            train_tokens, encoder, params.embedding_dim, params.seed, params.word2vec_epochs
+        )
         dim = params.embedding_dim
     else:
         matrix, coverage, dim = glove_matrix(encoder, params.seed, params.glove_path)
     encoder.extra["embedding_type"] = params.embedding
-    mlflow.log_params({"family": "lstm", **params.model_dump(exclude={"dataset"}), "embedding_dim_used": dim,
-                       "vocab_size": encoder.vocab_size})
+    mlflow.log_params(
+        {
+            "family": "lstm",
+            **params.model_dump(exclude={"dataset"}),
+            "embedding_dim_used": dim,
+            "vocab_size": encoder.vocab_size,
+        }
+    )
     mlflow.log_metric("embedding_vocab_coverage", coverage)
 
     x_train = encoder.encode_tokens(train_tokens)
@@ -108,16 +119,22 @@ def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             mlflow.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch + 1)
-            progress(epoch + 1, params.epochs,
-                     f"epoch {epoch + 1}/{params.epochs} loss={logs.get('loss', 0):.4f} "
-                     f"val_loss={logs.get('val_loss', 0):.4f}")
+            progress(
+                epoch + 1,
+                params.epochs,
+                f"epoch {epoch + 1}/{params.epochs} loss={logs.get('loss', 0):.4f} "
+                f"val_loss={logs.get('val_loss', 0):.4f}",
+            )
 
     history = model.fit(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=params.epochs, batch_size=params.batch_size,
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=params.epochs,
+        batch_size=params.batch_size,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience,
-                                          restore_best_weights=True),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=params.patience, restore_best_weights=True),
             EpochReporter(),
         ],
     )
@@ -140,8 +157,11 @@ def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=LstmSentimentModel(),
-            artifacts={KERAS_ARTIFACT: str(keras_path), ONNX_ARTIFACT: str(onnx_path),
-                       ENCODER_ARTIFACT: str(encoder_path)},
+            artifacts={
+                KERAS_ARTIFACT: str(keras_path),
+                ONNX_ARTIFACT: str(onnx_path),
+                ENCODER_ARTIFACT: str(encoder_path),
+            },
             code_paths=[str(Path(shared.__file__).parent)],
             pip_requirements=SERVING_REQUIREMENTS,
             signature=SIGNATURE,

@@ -1,0 +1,1 @@
+"""Alerting: consumes misprediction events; three within five minutes send one email report."""

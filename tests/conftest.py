@@ -1,0 +1,162 @@
+"""Fixtures that start real services: redis-server, the MLflow server, a tiny registered LSTM, worker, gateway.
+
+Everything listens on free loopback ports and lives in a temporary folder; nothing touches a Redis or MLflow
+the tests did not start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from local_stack.processes import (
+    PYTHON,
+    ManagedProcess,
+    free_port,
+    http_ok,
+    start_mlflow,
+    start_redis,
+    start_service,
+    wait_until,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ANALYST_KEY = "test-analyst-key"
+ADMIN_KEY = "test-admin-key"
+# Small enough to train in seconds, real enough to be a registered Word2Vec + LSTM champion.
+TINY_LSTM_PARAMS = {
+    "dataset": "bundled-airline",
+    "max_rows": 400,
+    "epochs": 1,
+    "embedding_dim": 16,
+    "lstm_units": 8,
+    "max_len": 24,
+    "word2vec_epochs": 2,
+}
+
+
+@dataclass
+class Stack:
+    """Where the test services listen, and the environment that points a service at them."""
+
+    redis_url: str
+    mlflow_url: str
+    log_dir: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "ENVIRONMENT": "test",
+            "REDIS_URL": self.redis_url,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "ANALYST_API_KEY": ANALYST_KEY,
+            "ADMIN_API_KEY": ADMIN_KEY,
+            "HF_HUB_OFFLINE": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+
+
+@pytest.fixture(scope="session")
+def test_output_dir() -> Path:
+    path = Path(os.environ.get("TEST_OUTPUT_DIR", "test-output")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_server(services_dir: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    process, url = start_redis(services_dir / "redis", persistent=True)
+    yield process, url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(services_dir: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    process, url = start_mlflow(services_dir / "mlflow")
+    yield process, url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    redis_server: tuple[ManagedProcess, str], mlflow_server: tuple[ManagedProcess, str], services_dir: Path
+) -> Stack:
+    return Stack(redis_url=redis_server[1], mlflow_url=mlflow_server[1], log_dir=services_dir / "logs")
+
+
+def train_in_subprocess(stack: Stack, family: str, params: dict, timeout_s: float = 600) -> dict:
+    """Run `python -m training_worker train` against the test stack; returns its JSON summary."""
+    completed = subprocess.run(
+        [PYTHON, "-m", "training_worker", "train", "--family", family, "--params", json.dumps(params)],
+        env={**os.environ, **stack.env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def tiny_champion(stack: Stack) -> dict:
+    """A tiny Word2Vec + LSTM trained on real tweets, registered and holding the `champion` alias."""
+    summary = train_in_subprocess(stack, "lstm", TINY_LSTM_PARAMS)
+    assert summary["promoted"], summary
+    return summary
+
+
+def start_inference_worker(stack: Stack, name: str = "inference-worker", **env: str) -> ManagedProcess:
+    process = start_service(name, ["inference_worker"], stack.env(**env), stack.log_dir)
+    return process
+
+
+@pytest.fixture(scope="session")
+def inference_worker(stack: Stack, tiny_champion: dict) -> Iterator[ManagedProcess]:
+    process = start_inference_worker(stack)
+    yield process
+    process.stop()
+
+
+def start_gateway(stack: Stack, name: str = "gateway", **env: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    process = start_service(name, ["gateway"], stack.env(HOST="127.0.0.1", PORT=str(port), **env), stack.log_dir)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(url + "/health"), 60, "gateway", process)
+    return process, url
+
+
+@pytest.fixture(scope="session")
+def gateway(stack: Stack) -> Iterator[str]:
+    process, url = start_gateway(stack)
+    yield url
+    process.stop()
+
+
+def wait_ready(url: str, timeout_s: float = 120) -> dict:
+    def ready() -> bool:
+        return httpx.get(url + "/ready", timeout=5).status_code == 200
+
+    wait_until(ready, timeout_s, "gateway /ready", interval_s=0.5)
+    return httpx.get(url + "/ready", timeout=5).json()
+
+
+@pytest.fixture(scope="session")
+def ready_gateway(gateway: str, inference_worker: ManagedProcess) -> str:
+    """A gateway whose /ready is green: Redis up, a worker running, the tiny champion loaded."""
+    wait_ready(gateway)
+    return gateway
