@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from gateway.routes import health, predict
+from gateway.routes import admin, alerts, feedback, health, models, predict
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
 from shared.logging_setup import configure_logging
@@ -41,8 +41,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.include_router(health.router)
-    app.include_router(predict.router)
+    for routes in (health, predict, feedback, alerts, admin, models):
+        app.include_router(routes.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
