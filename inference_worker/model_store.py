@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import mlflow
 from mlflow import MlflowClient
 
+from inference_worker import metrics
 from shared.logging_setup import kv
 from shared.lstm_model import LstmSentimentModel
 from shared.registry import EMBEDDING_TYPE_TAG
@@ -96,10 +97,13 @@ class ModelStore:
             except Exception as exc:
                 self.last_error = f"version {version} refused: {exc.__class__.__name__}: {str(exc)[:300]}"
                 log.error("model refused %s", kv(model=self.model_name, version=version, error=self.last_error))
+                metrics.REFUSED.inc()
                 return False
             self._current = candidate  # one reference assignment: each batch sees the old or the new model
             self.reload_count += 1
             self.last_error = None
+            metrics.RELOADS.inc()
+            metrics.set_serving_version(self.model_name, version, current.version if current else None)
             log.info(
                 "model loaded %s",
                 kv(

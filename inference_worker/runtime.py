@@ -1,4 +1,4 @@
-"""Per-process serving state: the model store, a heartbeat for /ready, and the promotion listener.
+"""Per-process serving state: the model store, the micro-batcher, a heartbeat for /ready, the promotion listener.
 
 Created lazily in the process that serves (never in the parent of a prefork pool: TensorFlow hangs across fork).
 """
@@ -15,6 +15,8 @@ import time
 
 import redis
 
+from inference_worker import metrics
+from inference_worker.batching import BatchResult, MicroBatcher
 from inference_worker.model_store import ModelStore
 from inference_worker.settings import InferenceSettings, get_settings
 from shared import events, redis_keys
@@ -25,6 +27,10 @@ from shared.schemas import ModelPromotedEvent
 log = logging.getLogger(__name__)
 
 
+class NoModelLoaded(RuntimeError):
+    """No champion could be loaded yet (the message says why); the gateway answers 503."""
+
+
 class WorkerRuntime:
     def __init__(self, settings: InferenceSettings) -> None:
         self.settings = settings
@@ -33,8 +39,22 @@ class WorkerRuntime:
         self.store = ModelStore(settings.mlflow_tracking_uri, settings.lstm_model_name, settings.champion_alias)
         self._stop = threading.Event()
         self.started_at = time.time()
+        self.batcher = MicroBatcher(self._run_batch, settings.batch_window_ms, settings.max_batch_size)
+        self.metrics_port: int | None = None
+
+    def _run_batch(self, texts: list[str]) -> BatchResult:
+        serving = self.store.current  # read once: the whole batch uses (and names) this one model
+        if serving is None:
+            raise NoModelLoaded(self.store.last_error or "no champion model is loaded yet")
+        started = time.perf_counter()
+        probabilities = serving.model.predict_proba(texts)
+        compute_s = time.perf_counter() - started
+        metrics.BATCH_SIZE.observe(len(texts))
+        metrics.MODEL_COMPUTE_SECONDS.observe(compute_s)
+        return BatchResult([float(p) for p in probabilities], serving, compute_s, len(texts))
 
     def start(self) -> None:
+        self.metrics_port = metrics.start_metrics_server(self.settings.metrics_port)
         self.store.refresh()
         self.beat()
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._promotion_loop, "promotions")):
@@ -42,12 +62,18 @@ class WorkerRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        self.batcher.stop()
         with contextlib.suppress(redis.RedisError):
             self.redis.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
 
     def beat(self) -> None:
         """Publish this process's state; the gateway's /ready reads it. Expires if the process dies."""
-        state = {"worker_id": self.worker_id, "updated_at": time.time(), **self.store.describe()}
+        state = {
+            "worker_id": self.worker_id,
+            "updated_at": time.time(),
+            "metrics_port": self.metrics_port,
+            **self.store.describe(),
+        }
         ttl = max(2, int(self.settings.heartbeat_interval_s * 3))
         self.redis.set(redis_keys.inference_worker_heartbeat(self.worker_id), json.dumps(state), ex=ttl)
 

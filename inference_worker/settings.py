@@ -16,10 +16,14 @@ class InferenceSettings(ServiceSettings):
     heartbeat_interval_s: float = 2.0
     # Fallback for a missed `model.promoted` event: how often the champion alias is re-read.
     alias_poll_interval_s: float = 30.0
-    # Micro-batching: wait at most this long for more requests before running a batch.
+    # Micro-batching: wait at most this long for more requests before running a batch (only while other
+    # tasks are known to be on their way: a lone request never waits), and at most this many tweets per call.
     batch_window_ms: float = 2.0
     max_batch_size: int = 64
-    metrics_port: int = 0  # 0 = no Prometheus endpoint for this process
+    # A task gives up on the batcher after this long (the gateway has long stopped waiting by then).
+    task_timeout_s: float = 60.0
+    # Prometheus /metrics of this process; 0 = none. Several processes on one host take the next free ports.
+    metrics_port: int = 0
 
 
 @lru_cache

@@ -175,7 +175,9 @@ def start_mlflow(
         "--workers",
         "1",
     ]
-    process = ManagedProcess("mlflow", args, (log_dir or data_dir) / "mlflow.log", env=dict(extra_env or {})).start()
+    # MLflow's background job runner (8 extra processes, ~2 GB) serves GenAI features this system does not use.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}
+    process = ManagedProcess("mlflow", args, (log_dir or data_dir) / "mlflow.log", env=env).start()
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: http_ok(url + "/health"), 90, "mlflow server", process, interval_s=0.3)
     return process, url

@@ -10,8 +10,32 @@ TRAIN_TASK = "training.run_job"
 INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
 
+# Delivery of inference tasks on the Redis transport. A message a worker took but never acked (the worker was
+# SIGKILLed, OOM-killed, its host died) sits in Redis' "unacked" set; some consumer puts it back on the queue only
+# once it is older than `visibility_timeout`. kombu's default is 1 h, far past the gateway's predict timeout (10 s)
+# and the task's `expires`: a held tweet would come back long after its caller got a 503, then be dropped as expired.
+# Inference tasks last milliseconds and are idempotent (a re-run records a fresh prediction id), so a short timeout
+# costs at most a duplicate run of a message that stayed unacked on a live, overloaded worker; it must stay below
+# the predict timeout minus a worker's restart for a re-run to reach its caller. Inference keeps its own unacked
+# keys so that its 5 s sweep never re-queues a training job that a live training worker is still running (training
+# consumers keep kombu's default keys and a visibility timeout longer than a job). The sweep runs every second:
+# a ZRANGE on a set of a few dozen entries.
+INFERENCE_VISIBILITY_TIMEOUT_S = 5
+_BROKER_SOCKET_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 3}
+INFERENCE_DELIVERY_OPTIONS = {
+    "visibility_timeout": INFERENCE_VISIBILITY_TIMEOUT_S,
+    "unacked_key": "unacked:inference",
+    "unacked_index_key": "unacked_index:inference",
+    "unacked_mutex_key": "unacked_mutex:inference",
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
+
 
 def make_celery(name: str, redis_url: str, **overrides: object) -> Celery:
+    """A Celery app with the shared wiring; the broker delivery options are the inference queue's unless the caller
+    passes its own `broker_transport_options` (the training worker does), always keeping the socket timeouts."""
+    transport_options = overrides.pop("broker_transport_options", None) or INFERENCE_DELIVERY_OPTIONS
     app = Celery(name, broker=redis_url, backend=redis_url)
     app.conf.update(
         task_serializer="json",
@@ -27,7 +51,7 @@ def make_celery(name: str, redis_url: str, **overrides: object) -> Celery:
         result_extended=False,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
-        broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3},
+        broker_transport_options={**_BROKER_SOCKET_OPTIONS, **transport_options},  # type: ignore[dict-item]
         result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
         redis_socket_timeout=5,
         redis_socket_connect_timeout=3,

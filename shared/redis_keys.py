@@ -30,3 +30,6 @@ def inference_worker_heartbeat(worker_id: str) -> str:
 
 def alert_report(report_id: str) -> str:
     return ALERT_REPORT_PREFIX + report_id
+
+ALERT_REPORTS_UNSENT = "alerts:reports:unsent"  # set of report ids not yet sent: what a restart resends
+ALERTING_HEARTBEAT = "alerting:heartbeat"  # JSON AlertingStatus, expires when the alerting process stops

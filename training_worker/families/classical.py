@@ -1,0 +1,222 @@
+"""Classical family: bag-of-words / TF-IDF x four scikit-learn classifiers, tuned for precision, best one logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+import shared
+from shared.classical_model import DEFAULT_THRESHOLD, PIPELINE_ARTIFACT, ClassicalSentimentModel, positive_scores
+from shared.preprocessing import preprocess_to_text
+from shared.registry import EMBEDDING_TYPE_TAG
+from shared.training_params import ClassicalParams
+from training_worker.evaluation import classification_metrics
+from training_worker.splits import Split
+from training_worker.tracking import FamilyResult, Progress, log_evaluation
+
+log = logging.getLogger(__name__)
+
+CLASSICAL_MODEL_TAG = "classical_model"
+# Pinned so MLflow does not spend seconds inferring them (and so `mlflow models serve` rebuilds the same env).
+SERVING_REQUIREMENTS = [
+    "mlflow==3.17.2",
+    "scikit-learn==1.9.1",
+    "joblib==1.6.0",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "simplemma==2.0.0",
+    "emoji==2.16.0",
+]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
+)
+# A model that calls almost nothing positive scores a perfect precision on a handful of tweets; below this
+# validation recall a candidate is only chosen when no other candidate clears it.
+MIN_VALIDATION_RECALL = 0.2
+
+# `small` keeps tests to seconds; `default` is what the results table in docs/training.md was produced with.
+GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
+    "small": {
+        "vectorizer": {"vectorizer__ngram_range": [(1, 1)]},
+        "logreg": {"model__C": [0.5, 2.0]},
+        "naive_bayes": {"model__alpha": [0.5, 1.0]},
+        "linear_svm": {"model__estimator__C": [0.5]},
+        "random_forest": {"model__n_estimators": [30], "model__min_samples_leaf": [1]},
+    },
+    "default": {
+        "vectorizer": {"vectorizer__ngram_range": [(1, 1), (1, 2)]},
+        "logreg": {"model__C": [0.3, 1.0, 3.0]},
+        "naive_bayes": {"model__alpha": [0.1, 0.5, 1.0]},
+        "linear_svm": {"model__estimator__C": [0.1, 0.5]},
+        "random_forest": {"model__n_estimators": [100], "model__min_samples_leaf": [1, 2]},
+    },
+}
+
+
+def make_vectorizer(name: str, max_features: int) -> CountVectorizer:
+    # Preprocessed text is space-separated tokens, "!" and "?" included: split on spaces, keep every token.
+    options = {"max_features": max_features, "token_pattern": r"[^ ]+", "lowercase": False}
+    if name == "tfidf":
+        return TfidfVectorizer(sublinear_tf=True, **options)
+    return CountVectorizer(**options)
+
+
+def make_estimator(name: str, seed: int) -> Any:
+    if name == "logreg":
+        return LogisticRegression(max_iter=2000, solver="liblinear", random_state=seed)
+    if name == "naive_bayes":
+        return MultinomialNB()
+    if name == "linear_svm":
+        # LinearSVC has no probabilities; a sigmoid calibration gives the scores ROC and PR curves need.
+        return CalibratedClassifierCV(LinearSVC(random_state=seed), method="sigmoid", cv=3)
+    if name == "random_forest":
+        # One core: a training job must never starve the inference workers sharing the machine.
+        return RandomForestClassifier(random_state=seed, n_jobs=1)
+    raise ValueError(f"unknown classical model {name!r}")
+
+
+@dataclass
+class Candidate:
+    vectorizer: str
+    model: str
+    search: GridSearchCV
+    validation: dict[str, float]
+    run_id: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.vectorizer}+{self.model}"
+
+
+def _jsonable(grid: dict[str, list[Any]]) -> str:
+    return json.dumps({k: [list(v) if isinstance(v, tuple) else v for v in values] for k, values in grid.items()})
+
+
+def _fit_candidate(
+    vectorizer: str,
+    model: str,
+    params: ClassicalParams,
+    texts: dict[str, list[str]],
+    split: Split,
+) -> Candidate:
+    grid = {**GRIDS[params.grid]["vectorizer"], **GRIDS[params.grid][model]}
+    pipeline = Pipeline(
+        [("vectorizer", make_vectorizer(vectorizer, params.max_features)), ("model", make_estimator(model, params.seed))]
+    )
+    search = GridSearchCV(
+        pipeline,
+        grid,
+        scoring="precision",
+        cv=StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed),
+        n_jobs=1,
+        refit=True,
+        error_score="raise",
+    )
+    with mlflow.start_run(run_name=f"{vectorizer}+{model}", nested=True) as run:
+        started = time.perf_counter()
+        search.fit(texts["train"], split.train_labels)
+        fit_seconds = time.perf_counter() - started
+        mlflow.set_tags({"family": "classical", EMBEDDING_TYPE_TAG: vectorizer, CLASSICAL_MODEL_TAG: model})
+        mlflow.log_params(
+            {
+                "vectorizer": vectorizer,
+                "model": model,
+                "grid": _jsonable(grid),
+                "cv_folds": params.cv_folds,
+                **{f"best_{k}": str(v) for k, v in search.best_params_.items()},
+            }
+        )
+        validation = classification_metrics(
+            split.val_labels, positive_scores(search.best_estimator_, texts["val"]), DEFAULT_THRESHOLD, prefix="val_"
+        )
+        mlflow.log_metrics({"cv_precision": float(search.best_score_), "train_seconds": fit_seconds, **validation})
+        log_evaluation(
+            split.test_labels,
+            positive_scores(search.best_estimator_, texts["test"]),
+            DEFAULT_THRESHOLD,
+            f"{vectorizer} + {model}",
+        )
+    return Candidate(vectorizer, model, search, validation, run.info.run_id)
+
+
+def choose_best(candidates: list[Candidate]) -> Candidate:
+    """Highest validation precision (ties: F1); the test set is only reported, never used to choose."""
+    useful = [c for c in candidates if c.validation["val_recall"] >= MIN_VALIDATION_RECALL] or candidates
+    return max(useful, key=lambda c: (c.validation["val_precision"], c.validation["val_f1"]))
+
+
+def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyResult:
+    started = time.perf_counter()
+    texts = {
+        "train": [preprocess_to_text(t) for t in split.train_texts],
+        "val": [preprocess_to_text(t) for t in split.val_texts],
+        "test": [preprocess_to_text(t) for t in split.test_texts],
+    }
+    mlflow.log_params({"family": "classical", **params.model_dump(exclude={"dataset"})})
+    combos = [(v, m) for v in params.vectorizers for m in params.models]
+    progress(0, len(combos), f"grid search over {len(combos)} vectorizer x model pairs")
+    candidates = []
+    for index, (vectorizer, model) in enumerate(combos, start=1):
+        candidate = _fit_candidate(vectorizer, model, params, texts, split)
+        candidates.append(candidate)
+        progress(
+            index,
+            len(combos),
+            f"{candidate.name} cv_precision={candidate.search.best_score_:.4f} "
+            f"val_precision={candidate.validation['val_precision']:.4f}",
+        )
+    best = choose_best(candidates)
+    train_seconds = time.perf_counter() - started
+    mlflow.set_tags({EMBEDDING_TYPE_TAG: best.vectorizer, CLASSICAL_MODEL_TAG: best.model, "best_run_id": best.run_id})
+    mlflow.log_params(
+        {
+            "best_candidate": best.name,
+            **{f"best_{k}": str(v) for k, v in best.search.best_params_.items()},
+        }
+    )
+    mlflow.log_metrics({"train_seconds": train_seconds, "cv_precision": float(best.search.best_score_), **best.validation})
+    title = f"{best.vectorizer} + {best.model}"
+    test_metrics = log_evaluation(
+        split.test_labels, positive_scores(best.search.best_estimator_, texts["test"]), DEFAULT_THRESHOLD, title
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline_path = Path(tmp) / "pipeline.joblib"
+        joblib.dump(best.search.best_estimator_, pipeline_path)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ClassicalSentimentModel(),
+            artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
+            code_paths=[str(Path(shared.__file__).parent)],
+            pip_requirements=SERVING_REQUIREMENTS,
+            signature=SIGNATURE,
+            model_config={"threshold": DEFAULT_THRESHOLD, "embedding_type": best.vectorizer},
+        )
+    log.info("classical best candidate=%s val_precision=%.4f", best.name, best.validation["val_precision"])
+    run = mlflow.active_run()
+    assert run is not None
+    return FamilyResult(
+        run_id=run.info.run_id,
+        model_uri=info.model_uri,
+        test_metrics=test_metrics,
+        tags={EMBEDDING_TYPE_TAG: best.vectorizer, CLASSICAL_MODEL_TAG: best.model},
+        train_seconds=train_seconds,
+    )

@@ -1,0 +1,93 @@
+"""Altair charts of what the gateway answered: label split, probabilities, alert timeline, family comparison."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import altair as alt
+import pandas as pd
+
+LABEL_COLORS = alt.Scale(domain=["negative", "positive"], range=["#d62728", "#2ca02c"])
+METRICS = {"test_precision": "precision", "test_recall": "recall", "test_f1": "F1", "test_roc_auc": "AUC"}
+
+
+def label_split(results: pd.DataFrame) -> alt.Chart:
+    counts = results["label"].value_counts().rename_axis("label").reset_index(name="tweets")
+    return (
+        alt.Chart(counts, title="Label split")
+        .mark_bar()
+        .encode(
+            x=alt.X("tweets:Q", title="tweets"),
+            y=alt.Y("label:N", title=None, sort=["negative", "positive"]),
+            color=alt.Color("label:N", scale=LABEL_COLORS, legend=None),
+            tooltip=["label", "tweets"],
+        )
+        .properties(height=140)
+    )
+
+
+def probability_histogram(results: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(results[["probability_positive", "label"]], title='Probability of "positive"')
+        .mark_bar()
+        .encode(
+            x=alt.X("probability_positive:Q", bin=alt.Bin(extent=[0, 1], step=0.05), title="probability positive"),
+            y=alt.Y("count():Q", title="tweets"),
+            color=alt.Color("label:N", scale=LABEL_COLORS),
+        )
+        .properties(height=220)
+    )
+
+
+def rolling_counts(times: pd.Series, window_s: float) -> pd.DataFrame:
+    """For each misprediction, how many fell within the `window_s` seconds ending at it (itself included)."""
+    ordered = pd.to_datetime(times, utc=True).sort_values().reset_index(drop=True)
+    window = timedelta(seconds=window_s)
+    counts = [int(((ordered > at - window) & (ordered <= at)).sum()) for at in ordered]
+    return pd.DataFrame({"occurred_at": ordered, "in_window": counts})
+
+
+def misprediction_timeline(times: pd.Series, threshold: int, window_s: float) -> alt.LayerChart:
+    """Each misprediction as a point at its count over the trailing window, with the alert rule as a line."""
+    data = rolling_counts(times, window_s)
+    minutes = f"{window_s / 60:g} min"
+    base = alt.Chart(data).encode(
+        x=alt.X("occurred_at:T", title="flagged at (UTC)"),
+        y=alt.Y(
+            "in_window:Q",
+            title=f"mispredictions in the last {minutes}",
+            scale=alt.Scale(domainMin=0, domainMax=max(threshold + 1, int(data["in_window"].max() or 0) + 1)),
+        ),
+    )
+    steps = base.mark_line(interpolate="step-after", color="#888")
+    points = base.mark_circle(size=80).encode(
+        color=alt.condition(alt.datum.in_window >= threshold, alt.value("#d62728"), alt.value("#1f77b4")),
+        tooltip=[alt.Tooltip("occurred_at:T", format="%Y-%m-%d %H:%M:%S"), "in_window:Q"],
+    )
+    rule_data = pd.DataFrame({"threshold": [threshold], "label": [f"alert: {threshold} in {minutes}"]})
+    rule = alt.Chart(rule_data).mark_rule(color="#d62728", strokeDash=[6, 4]).encode(y="threshold:Q")
+    rule_label = (
+        alt.Chart(rule_data)
+        .mark_text(align="left", dx=4, dy=-8, color="#d62728")
+        .encode(y="threshold:Q", text="label:N", x=alt.value(0))
+    )
+    return alt.layer(steps, points, rule, rule_label).properties(title="Mispredictions over time", height=260)
+
+
+def family_comparison(versions: pd.DataFrame) -> alt.Chart:
+    """Grouped bars: one group per metric, one bar per compared version (`label` column)."""
+    present = [m for m in METRICS if m in versions.columns]
+    long = versions.melt(id_vars=["label"], value_vars=present, var_name="metric", value_name="value").dropna()
+    long["metric"] = long["metric"].map(METRICS)
+    return (
+        alt.Chart(long, title="Test metrics by family")
+        .mark_bar()
+        .encode(
+            x=alt.X("metric:N", title=None, sort=list(METRICS.values())),
+            xOffset="label:N",
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("label:N", title="model"),
+            tooltip=["label", "metric", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(height=280)
+    )

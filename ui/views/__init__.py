@@ -1,0 +1,1 @@
+"""The pages, one script each; `ui/app.py` runs the chosen one."""
