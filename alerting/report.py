@@ -84,7 +84,8 @@ def render_text(report: AlertReport) -> str:
             f"{number}. {event.text}",
             f"   predicted: {event.predicted_label} (probability positive {event.probability_positive:.2f})"
             f" -> corrected: {event.correct_label}",
-            f"   model {event.model_name} v{event.model_version}; flagged by {event.analyst} at {_when(event.occurred_at)}",
+            f"   model {event.model_name} v{event.model_version};"
+            f" flagged by {event.analyst} at {_when(event.occurred_at)}",
             f"   prediction {event.prediction_id}",
             "",
         ]
@@ -112,7 +113,7 @@ def render_html(report: AlertReport) -> str:
         for number, e in enumerate(report.events, start=1)
     )
     return (
-        "<!doctype html><html><body style=\"font-family: sans-serif\">"
+        '<!doctype html><html><body style="font-family: sans-serif">'
         f"<h2>{len(report.events)} mispredictions within {esc(human_duration(span))}</h2>"
         f"<p>Alert rule: {report.threshold} within {esc(human_duration(report.window_s))}. "
         f"From {esc(_when(report.window_start))} to {esc(_when(report.window_end))}.</p>"
@@ -121,7 +122,7 @@ def render_html(report: AlertReport) -> str:
         "<tr><th>#</th><th>Tweet</th><th>Predicted (prob. positive)</th><th>Corrected</th><th>Model</th>"
         "<th>Analyst</th><th>Flagged at</th></tr>"
         f"{rows}</table>"
-        f"<p style=\"color: gray\">Report {esc(report.report_id)}</p>"
+        f'<p style="color: gray">Report {esc(report.report_id)}</p>'
         "</body></html>"
     )
 

@@ -1,4 +1,4 @@
-"""The alert rule as pure logic: N events within a sliding window fire once, then a cooldown; no I/O, no clock of its own.
+"""The alert rule as pure logic: N events within a sliding window fire once, then a cooldown; no I/O.
 
 Times are event times (when the analyst flagged), so a backlog read after a restart is judged as it happened.
 The clock only moves the window forward while no event arrives: to let old events go and to end a cooldown.

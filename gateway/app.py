@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway import metrics
 from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from gateway.routes import admin, alerts, feedback, health, models, predict
 from gateway.settings import GatewaySettings, get_settings
@@ -32,6 +35,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.celery = make_celery("gateway", settings.redis_url)
         log.info("gateway started environment=%s redis=%s", settings.environment, settings.redis_url.split("@")[-1])
         yield
+        predict_path = getattr(app.state, "predict_path", None)  # made by the predict routes on first use
+        if predict_path is not None:
+            await predict_path.client.close()
         app.state.redis.close()
 
     app = FastAPI(
@@ -41,6 +47,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     for routes in (health, predict, feedback, alerts, admin, models):
         app.include_router(routes.router)
     if settings.cors_origins:
@@ -52,6 +59,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    metrics.mount(app)
     return app
 
 
@@ -67,3 +75,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     errors = _readable_errors(exc.errors())
     summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
     return JSONResponse({"detail": errors, "message": summary}, status_code=422)
+
+
+# FastAPI's answer when a body cannot even be decoded (invalid UTF-8, nesting deeper than the JSON parser allows).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        message = (
+            "the body could not be decoded: send UTF-8 JSON, nested at most a few levels, "
+            'such as {"text": "your tweet"}'
+        )
+        return JSONResponse({"detail": message, "message": message}, status_code=400)
+    return await http_exception_handler(request, exc)  # headers (Retry-After, WWW-Authenticate) kept

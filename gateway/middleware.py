@@ -66,27 +66,37 @@ class BodySizeLimitMiddleware:
             await self._too_large(send)
             return
         received = 0
-        response_started = False
+        too_large = False
+        replaced = False  # the app's own answer to a truncated body, swapped for the 413
+        answered_first = False  # the app started its answer before the limit was hit: leave it alone
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced, answered_first
+            # Frameworks catch errors raised while reading the body (FastAPI answers 400 "error parsing the body"):
+            # once the limit was hit, whatever the app answers is replaced by the 413 that says what to fix.
+            if too_large and not answered_first:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await self._too_large(send)
+                return
             if message["type"] == "http.response.start":
-                response_started = True
+                answered_first = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            if not response_started:
+            if not replaced and not answered_first:
                 await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:

@@ -25,6 +25,11 @@ class GatewaySettings(ServiceSettings):
     mlflow_ui_url: str | None = None
     # A worker counts as alive while its heartbeat is this fresh.
     worker_heartbeat_max_age_s: float = 10.0
+    # Micro-batching of concurrent /predict calls into one task (gateway/batching.py): a request waits at most
+    # the window, and only while `predict_max_in_flight` batches are already out; at most this many tweets a task.
+    predict_batch_window_ms: float = 2.0
+    predict_max_batch_size: int = 64
+    predict_max_in_flight: int = 4
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         return {"analyst_api_key": self.analyst_api_key, "admin_api_key": self.admin_api_key}

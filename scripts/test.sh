@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
+./scripts/install-system.sh
 export HF_HUB_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2
 ./scripts/lint.sh
 set +e

@@ -31,5 +31,13 @@ def inference_worker_heartbeat(worker_id: str) -> str:
 def alert_report(report_id: str) -> str:
     return ALERT_REPORT_PREFIX + report_id
 
+
 ALERT_REPORTS_UNSENT = "alerts:reports:unsent"  # set of report ids not yet sent: what a restart resends
 ALERTING_HEARTBEAT = "alerting:heartbeat"  # JSON AlertingStatus, expires when the alerting process stops
+
+TRAINING_JOB_LEASE_PREFIX = "training:job-lease:"  # worker id holding a running job; expires when that worker dies
+TRAINING_RECOVERY_LOCK = "training:recovery-lock"  # one training worker at a time re-queues orphaned jobs
+
+
+def training_job_lease(job_id: str) -> str:
+    return TRAINING_JOB_LEASE_PREFIX + job_id

@@ -36,6 +36,13 @@ def list_versions(client: MlflowClient, name: str, with_metrics: bool = True) ->
             return []
         raise
     described = [_describe(client, v, with_metrics) for v in versions]
+    # search_model_versions leaves `aliases` empty; the registered model knows them.
+    aliases_by_version: dict[str, list[str]] = {}
+    if described:
+        for alias, version in (client.get_registered_model(name).aliases or {}).items():
+            aliases_by_version.setdefault(str(version), []).append(alias)
+    for info in described:
+        info.aliases = sorted(set(info.aliases) | set(aliases_by_version.get(info.version, [])))
     return sorted(described, key=lambda v: int(v.version), reverse=True)
 
 

@@ -31,6 +31,11 @@ def _check_tweet_text(value: str) -> str:
         raise ValueError(f"text is {len(value)} characters long: send at most {MAX_TEXT_CHARS}")
     if "\x00" in value:
         raise ValueError("text contains a NUL character: remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON's \ud83d escapes decode to lone surrogates: valid JSON, but no UTF-8 text nor any tweet.
+        raise ValueError("text has a lone surrogate (\\ud800-\\udfff escape): send valid Unicode") from None
     return value
 
 

@@ -160,3 +160,86 @@ def ready_gateway(gateway: str, inference_worker: ManagedProcess) -> str:
     """A gateway whose /ready is green: Redis up, a worker running, the tiny champion loaded."""
     wait_ready(gateway)
     return gateway
+
+
+# --- Alerting: a real SMTP server (aiosmtpd) and the alerting process ----------------------------------------------
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message it accepts, parsed."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.messages: list = []
+        self._controller = None
+
+    def start(self) -> SmtpSink:
+        from email import message_from_bytes, policy
+
+        from aiosmtpd.controller import Controller
+
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                raw = envelope.original_content or envelope.content
+                sink.messages.append(message_from_bytes(raw, policy=policy.default))
+                return "250 Message accepted for delivery"
+
+        self._controller = Controller(Handler(), hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait_for(self, count: int, timeout_s: float = 30) -> list:
+        wait_until(lambda: len(self.messages) >= count, timeout_s, f"{count} email(s) at the test SMTP server")
+        return list(self.messages)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+def alerting_env(redis_url: str, smtp_port: int | None, **extra: str) -> dict[str, str]:
+    """Quick rule timings for tests: retries after 0.5 s (capped at 1 s), no STARTTLS on the loopback server."""
+    env = {
+        "ENVIRONMENT": "test",
+        "REDIS_URL": redis_url,
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # nothing listens: reports go out without a run link
+        "ALERT_THRESHOLD": "3",
+        "ALERT_WINDOW_S": "300",
+        "ALERT_COOLDOWN_S": "0",
+        "RETRY_INITIAL_S": "0.5",
+        "RETRY_MAX_S": "1",
+        "READ_BLOCK_MS": "200",
+        "CONSUMER_NAME": "alerting-test",
+        "MAIL_TO": "ops@example.test,ml@example.test",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if smtp_port is not None:
+        env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "false"})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def alerting_process(services_dir: Path) -> Iterator:
+    """Starts `python -m alerting` with the given environment (see `alerting_env`); stops every one it started."""
+    started: list[ManagedProcess] = []
+
+    def start(env: dict[str, str], name: str = "alerting") -> ManagedProcess:
+        process = start_service(f"{name}-{len(started)}", ["alerting"], env, services_dir / "logs")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from shared.celery_config import TRAINING_QUEUE, make_celery
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE, make_celery
 from shared.logging_setup import configure_logging
+from shared.redis_client import connect
+from training_worker.leases import RecoveryLoop, recover_orphaned_jobs
 from training_worker.settings import get_settings
 
 settings = get_settings()
@@ -16,7 +22,32 @@ app = make_celery(
     worker_prefetch_multiplier=1,
     worker_concurrency=1,
     task_time_limit=settings.job_time_limit_s,
+    # The soft limit raises inside the job first, so it ends `failed` with a reason before the hard kill.
+    task_soft_time_limit=max(settings.job_time_limit_s - 60, 1),
     # A killed job is redelivered soon enough to be retried or marked failed, not after the 1 h default.
     broker_transport_options={"visibility_timeout": settings.job_time_limit_s + 60},
 )
 import training_worker.tasks  # noqa: E402,F401  (registers the task on this app)
+
+_recovery: RecoveryLoop | None = None
+
+
+@worker_ready.connect
+def _start_recovery(**_: Any) -> None:
+    """Re-queue jobs left `running` by a dead worker, now and periodically (this worker's main process)."""
+    global _recovery
+    from training_worker.tasks import MAX_ATTEMPTS
+
+    client = connect(settings.redis_url)
+
+    def send(job_id: str) -> None:
+        app.send_task(TRAIN_TASK, args=[job_id], queue=settings.training_queue)
+
+    _recovery = RecoveryLoop(lambda: recover_orphaned_jobs(client, send, MAX_ATTEMPTS), settings.recovery_interval_s)
+    _recovery.start()
+
+
+@worker_shutdown.connect
+def _stop_recovery(**_: Any) -> None:
+    if _recovery is not None:
+        _recovery.stop()

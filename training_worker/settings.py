@@ -17,6 +17,10 @@ class TrainingSettings(ServiceSettings):
     training_queue: str = "training"
     # Retraining never waits forever on a stuck job: Celery kills it past this limit and it ends as failed.
     job_time_limit_s: int = 6 * 3600
+    # A running job's lease expires this long after its worker died; the job is then re-queued or failed.
+    job_lease_ttl_s: int = 30
+    # How often each training worker looks for jobs whose worker died.
+    recovery_interval_s: float = 15.0
 
 
 @lru_cache

@@ -11,6 +11,7 @@ from shared.jobs import JobStore
 from shared.logging_setup import kv
 from shared.redis_client import connect
 from shared.schemas import JobState
+from training_worker.leases import JobLease, lease_holder
 from training_worker.pipeline import run_training
 from training_worker.settings import get_settings
 
@@ -31,10 +32,24 @@ def run_job(job_id: str) -> dict:
         return {"job_id": job_id, "state": "unknown"}
     if job.state in (JobState.succeeded, JobState.failed):
         return {"job_id": job_id, "state": job.state}  # a redelivered message for a finished job
+    lease = JobLease(redis_client, job_id, settings.job_lease_ttl_s)
+    if not lease.acquire():
+        # Another live worker runs it (a duplicate delivery); if that worker dies, the recovery sweep re-queues it.
+        log.warning("job already held %s", kv(job_id=job_id, holder=lease_holder(redis_client, job_id)))
+        return {"job_id": job_id, "state": "duplicate"}
+    with lease:
+        return _run_claimed(store, job_id, settings, redis_client)
+
+
+def _run_claimed(store: JobStore, job_id: str, settings, redis_client) -> dict:
+    job = store.get(job_id)  # read again now that this process holds the lease
+    if job is None or job.state in (JobState.succeeded, JobState.failed):
+        return {"job_id": job_id, "state": job.state if job else "unknown"}
     if job.attempts >= MAX_ATTEMPTS:
         store.mark_failed(job_id, f"the training worker stopped during this job {job.attempts} times; not retried")
         return {"job_id": job_id, "state": "failed"}
     store.update(job_id, state=JobState.running, attempts=job.attempts + 1, error=None)
+    log.info("training job started %s", kv(job_id=job_id, family=job.family, attempt=job.attempts + 1))
 
     def progress(current: int, total: int, message: str) -> None:
         store.update(job_id, progress_current=current, progress_total=total, progress_message=message)
@@ -42,7 +57,7 @@ def run_job(job_id: str) -> dict:
 
     try:
         outcome = run_training(job.family, job.params, settings, redis_client, progress, job_id=job_id)
-    except Exception as exc:
+    except Exception as exc:  # SoftTimeLimitExceeded included: a job past its time limit ends failed, too
         reason = f"{exc.__class__.__name__}: {exc}"
         log.exception("training failed %s", kv(job_id=job_id, family=job.family))
         store.mark_failed(job_id, reason[:2000])
@@ -55,5 +70,8 @@ def run_job(job_id: str) -> dict:
         model_version=outcome.model_version,
         metrics=outcome.metrics,
         promoted=outcome.promoted,
+        progress_message=f"registered {outcome.model_name} v{outcome.model_version}"
+        + (" and promoted to champion" if outcome.promoted else ""),
     )
+    log.info("training job succeeded %s", kv(job_id=job_id, version=outcome.model_version, promoted=outcome.promoted))
     return {"job_id": job_id, "state": "succeeded", "model_version": outcome.model_version}

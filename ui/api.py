@@ -61,8 +61,24 @@ class Readiness(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+class RegisteredVersion(ModelVersionInfo):
+    """A version as GET /models lists it: its family, whether it is its champion, whether inference serves it."""
+
+    family: str = ""
+    is_champion: bool = False
+    serving: bool = False
+
+
+class ModelsOverview(BaseModel):
+    """GET /models's body (mirrored here: the UI may not import the gateway)."""
+
+    serving_model: str | None = None
+    serving_version: str | None = None
+    champions: dict[str, str | None] = Field(default_factory=dict)
+    versions: list[RegisteredVersion] = Field(default_factory=list)
+
+
 _JOBS = TypeAdapter(list[TrainingJob])
-_VERSIONS = TypeAdapter(list[ModelVersionInfo])
 
 
 def error_message(response: httpx.Response) -> str:
@@ -91,15 +107,6 @@ def error_message(response: httpx.Response) -> str:
 def _retry_after(response: httpx.Response) -> int | None:
     value = response.headers.get("Retry-After", "")
     return int(value) if value.isdigit() else None
-
-
-def _unwrap_list(body: Any, *keys: str) -> Any:
-    """Lists may come bare or wrapped in an object under one of `keys`."""
-    if isinstance(body, dict):
-        for key in keys:
-            if key in body:
-                return body[key]
-    return body
 
 
 class GatewayClient:
@@ -185,11 +192,10 @@ class GatewayClient:
 
     def training_jobs(self) -> list[TrainingJob]:
         response = self._request("GET", "/admin/training-jobs")
-        return self._parse(response, lambda body: _JOBS.validate_python(_unwrap_list(body, "jobs", "items")))
+        return self._parse(response, _JOBS.validate_python)
 
     def training_job(self, job_id: str) -> TrainingJob:
         return self._parse(self._request("GET", f"/admin/training-jobs/{job_id}"), TrainingJob.model_validate)
 
-    def models(self) -> list[ModelVersionInfo]:
-        response = self._request("GET", "/models")
-        return self._parse(response, lambda body: _VERSIONS.validate_python(_unwrap_list(body, "versions", "models")))
+    def models(self) -> ModelsOverview:
+        return self._parse(self._request("GET", "/models"), ModelsOverview.model_validate)

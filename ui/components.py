@@ -50,19 +50,19 @@ def gateway_banner(context: PageContext) -> bool:
         context.client.health(timeout_s=context.settings.health_timeout_s)
     except ApiError as exc:
         st.error(
-            f"**Gateway unreachable at {context.client.base_url}** — {exc.message}. "
-            "Start it (`python -m gateway`) or set `GATEWAY_URL` for the UI.",
+            f"**Gateway unreachable** — {exc.message}. Start it (`python -m gateway`) or point the UI at it "
+            "with `GATEWAY_URL`.",
             icon="🚨",
         )
         return False
     return True
 
 
-def require_key(key_name: str) -> bool:
+def require_key(key_name: str, needs: str | None = None) -> bool:
     """Says which key a page needs when it is missing; True when it is there."""
     if st.session_state.get(key_name) or (key_name == ANALYST_KEY and st.session_state.get(ADMIN_KEY)):
         return True
-    st.warning(f"This page needs the {_KEY_NAMES[key_name]}: enter it in the sidebar.", icon="🔑")
+    st.warning(f"This page needs {needs or 'the ' + _KEY_NAMES[key_name]}: enter it in the sidebar.", icon="🔑")
     return False
 
 

@@ -12,8 +12,10 @@ import os
 import socket
 import sys
 import urllib.request
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:  # the MLflow image has no redis client; only the checks that need one import it
+    import redis
 
 
 def check_http(path: str) -> None:
@@ -24,6 +26,8 @@ def check_http(path: str) -> None:
 
 
 def _redis() -> redis.Redis:
+    import redis
+
     return redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://redis:6379/0"), socket_timeout=3)
 
 
@@ -34,6 +38,13 @@ def check_heartbeat() -> None:
     pattern = inference_worker_heartbeat(f"{socket.gethostname()}:*")
     if not any(True for _ in _redis().scan_iter(match=pattern, count=1000)):
         raise RuntimeError(f"no heartbeat key matching {pattern}")
+
+
+def check_alerting() -> None:
+    from shared.redis_keys import ALERTING_HEARTBEAT
+
+    if not _redis().exists(ALERTING_HEARTBEAT):
+        raise RuntimeError(f"{ALERTING_HEARTBEAT} is missing or expired")
 
 
 def check_celery() -> None:
@@ -50,7 +61,13 @@ def check_redis() -> None:
 
 
 def main(argv: list[str]) -> int:
-    checks = {"http": check_http, "heartbeat": check_heartbeat, "celery": check_celery, "redis": check_redis}
+    checks = {
+        "http": check_http,
+        "heartbeat": check_heartbeat,
+        "alerting": check_alerting,
+        "celery": check_celery,
+        "redis": check_redis,
+    }
     if not argv or argv[0] not in checks:
         sys.stderr.write(f"usage: healthcheck.py {{{'|'.join(checks)}}} [PATH]\n")
         return 2

@@ -1,7 +1,115 @@
-"""Routes of the `admin` resource (filled in by its issue)."""
+"""Admin routes: queue a training job (validated before anything is queued), follow its state, list jobs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from typing import Annotated
 
-router = APIRouter(tags=["admin"])
+import redis
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from kombu.exceptions import OperationalError
+from pydantic import ValidationError
+
+from gateway.deps import AdminRole, CeleryDep, RedisDep, SettingsDep
+from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE
+from shared.jobs import JobStore
+from shared.logging_setup import kv
+from shared.schemas import TrainingJob, TrainingJobRequest
+from shared.training_params import validate_params
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+AUTH = {
+    401: {"description": "Missing or unknown API key."},
+    403: {"description": "The key is not an admin key."},
+    503: {"description": "Redis is unreachable; see Retry-After."},
+}
+JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def _unavailable(what: str, retry_after_s: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{what}; retry in {retry_after_s} s",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+def _params_error(exc: ValidationError) -> RequestValidationError:
+    """Point each error at `params.<field>` so the 422 message says which parameter to fix."""
+    return RequestValidationError(
+        [
+            {"loc": ("body", "params", *error["loc"]), "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors()
+        ]
+    )
+
+
+@router.post(
+    "/training-jobs",
+    response_model=TrainingJob,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**AUTH, 422: {"description": "Unknown family or invalid params; nothing was queued."}},
+)
+def create_training_job(
+    body: TrainingJobRequest,
+    request: Request,
+    role: AdminRole,
+    settings: SettingsDep,
+    redis_client: RedisDep,
+    celery: CeleryDep,
+) -> TrainingJob:
+    """Queue one training run of a family; answers at once with the job to follow at GET /admin/training-jobs/{id}."""
+    try:
+        params = validate_params(body.family, body.params)
+    except ValidationError as exc:
+        raise _params_error(exc) from None
+    store = JobStore(redis_client)
+    try:
+        job = store.create(body.family, params.model_dump(mode="json"))
+    except (redis.RedisError, OSError) as exc:
+        raise _unavailable("Redis is unreachable, the job was not created", settings.retry_after_s) from exc
+    request_id = getattr(request.state, "request_id", None)
+    try:
+        celery.send_task(TRAIN_TASK, args=[job.job_id], queue=TRAINING_QUEUE, retry=True)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        # Never leave a `queued` job that no worker will ever see.
+        try:
+            store.mark_failed(job.job_id, f"could not be queued: {exc.__class__.__name__}")
+        except (redis.RedisError, OSError):
+            log.exception("job could not be marked failed %s", kv(job_id=job.job_id))
+        raise _unavailable("the training queue is unreachable, the job was not queued", settings.retry_after_s) from exc
+    log.info("training job queued %s", kv(job_id=job.job_id, family=job.family, request_id=request_id))
+    return job
+
+
+@router.get("/training-jobs", response_model=list[TrainingJob], responses=AUTH)
+def list_training_jobs(
+    role: AdminRole,
+    settings: SettingsDep,
+    redis_client: RedisDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Newest first, at most this many.")] = 100,
+) -> list[TrainingJob]:
+    """Training jobs, newest first."""
+    try:
+        return JobStore(redis_client).list(limit)
+    except (redis.RedisError, OSError) as exc:
+        raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
+
+
+@router.get(
+    "/training-jobs/{job_id}",
+    response_model=TrainingJob,
+    responses={**AUTH, 404: {"description": "No training job with this id."}},
+)
+def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, redis_client: RedisDep) -> TrainingJob:
+    """State (queued, running, succeeded, failed), progress, MLflow run id, metrics and whether it was promoted."""
+    try:
+        job = JobStore(redis_client).get(job_id)
+    except (redis.RedisError, OSError) as exc:
+        raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs")
+    return job

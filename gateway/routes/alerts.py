@@ -51,7 +51,10 @@ def _recent_reports(client: redis.Redis, limit: int) -> list[AlertReport]:
 @router.get(
     "/alerts",
     response_model=AlertsOverview,
-    responses={503: {"description": "Redis is unreachable; see Retry-After."}},
+    responses={
+        401: {"description": "Missing or unknown X-API-Key (analyst or admin key needed)."},
+        503: {"description": "Redis is unreachable; see Retry-After."},
+    },
 )
 def alerts(
     role: AnalystRole,

@@ -22,7 +22,9 @@ _MAX_WATCH_RETRIES = 5
 
 RESPONSES = {
     200: {"description": "The prediction was already flagged: same feedback id (label updated if it changed)."},
+    401: {"description": "Missing or unknown X-API-Key (analyst or admin key needed)."},
     404: {"description": "No prediction with this id (never made, or expired)."},
+    409: {"description": "The same prediction is being flagged concurrently; retry."},
     503: {"description": "Redis is unreachable; see Retry-After."},
 }
 
@@ -112,8 +114,10 @@ def _store(
                 pipe.multi()
                 pipe.set(feedback_key, record.model_dump_json())
                 if record.is_misprediction:
-                    correction = {"text": prediction.text, "label": record.correct_label}
-                    pipe.hset(redis_keys.FEEDBACK_CORRECTIONS, prediction.prediction_id, json.dumps(correction, ensure_ascii=False))
+                    correction = json.dumps(
+                        {"text": prediction.text, "label": record.correct_label}, ensure_ascii=False
+                    )
+                    pipe.hset(redis_keys.FEEDBACK_CORRECTIONS, prediction.prediction_id, correction)
                 else:
                     pipe.hdel(redis_keys.FEEDBACK_CORRECTIONS, prediction.prediction_id)
                 pipe.xadd(FEEDBACK_STREAM, {"data": record.model_dump_json()}, maxlen=STREAM_MAXLEN, approximate=True)
@@ -139,9 +143,7 @@ def _store(
     raise HTTPException(status.HTTP_409_CONFLICT, "this prediction is being flagged concurrently: retry")
 
 
-@router.post(
-    "/feedback", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED, responses=RESPONSES
-)
+@router.post("/feedback", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED, responses=RESPONSES)
 def give_feedback(
     body: FeedbackRequest,
     role: AnalystRole,

@@ -1,7 +1,72 @@
-"""Routes of the `models` resource (filled in by its issue)."""
+"""GET /models: registered versions of every family with metrics, tags and aliases, and which one inference serves."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import os
 
+import requests
+from fastapi import APIRouter, HTTPException, status
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from pydantic import BaseModel, Field
+
+from gateway.deps import AnalystRole, SettingsDep
+from shared.registry import list_versions
+from shared.schemas import ModelVersionInfo, TrainingFamily
+
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])
+
+# MLflow's client retries a dead server for minutes by default; a page must answer 503 in seconds instead.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+class RegisteredVersion(ModelVersionInfo):
+    family: TrainingFamily
+    is_champion: bool = Field(False, description="Holds its model's champion alias.")
+    serving: bool = Field(False, description="The LSTM champion: what the inference workers serve.")
+
+
+class ModelsOverview(BaseModel):
+    serving_model: str | None = Field(None, description="Registered model name that inference serves.")
+    serving_version: str | None = None
+    champions: dict[str, str | None] = Field(default_factory=dict, description="Family -> champion version.")
+    versions: list[RegisteredVersion] = Field(default_factory=list)
+
+
+@router.get(
+    "/models",
+    response_model=ModelsOverview,
+    responses={
+        401: {"description": "Missing or unknown API key."},
+        503: {"description": "The MLflow model registry is unreachable."},
+    },
+)
+def models(role: AnalystRole, settings: SettingsDep) -> ModelsOverview:
+    """Every registered version of the LSTM, classical and BERT models, newest first per family."""
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    overview = ModelsOverview(serving_model=settings.lstm_model_name)
+    try:
+        for family, name in settings.registered_model_names().items():
+            champion = None
+            for info in list_versions(client, name):
+                is_champion = settings.champion_alias in info.aliases
+                champion = info.version if is_champion else champion
+                serving = is_champion and family == "lstm"
+                overview.versions.append(
+                    RegisteredVersion(**info.model_dump(), family=family, is_champion=is_champion, serving=serving)
+                )
+                if serving:
+                    overview.serving_version = info.version
+            overview.champions[family] = champion
+    except (MlflowException, requests.RequestException, OSError) as exc:
+        log.warning("model registry unreachable uri=%s error=%s", settings.mlflow_tracking_uri, exc.__class__.__name__)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the model registry (MLflow at {settings.mlflow_tracking_uri}) is unreachable: "
+            f"{exc.__class__.__name__}; retry later",
+        ) from exc
+    return overview

@@ -1,13 +1,23 @@
-"""POST /predict and /predict/batch: validated tweets go to the inference queue; the answer comes back."""
+"""POST /predict and /predict/batch: validated tweets go to the inference queue; the answer comes back.
+
+Concurrent calls are coalesced into few tasks (gateway/batching.py); each caller still gets its own prediction
+ids and the model version that computed its tweets.
+"""
 
 from __future__ import annotations
 
+import time
+
 import redis
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import Response
 
-from gateway.deps import CeleryDep, RedisDep, SettingsDep
-from gateway.inference_client import InferenceUnavailable, live_workers, predict_texts
+from gateway import metrics
+from gateway.batching import Coalescer
+from gateway.deps import SettingsDep
+from gateway.inference_client import InferenceClient, InferenceUnavailable
 from gateway.ratelimit import RATE_LIMITED, enforce_predict_rate_limit
+from gateway.settings import GatewaySettings
 from shared.schemas import PredictBatchRequest, PredictBatchResponse, Prediction, PredictRequest
 
 router = APIRouter(tags=["predict"], dependencies=[Depends(enforce_predict_rate_limit)], responses=RATE_LIMITED)
@@ -23,33 +33,66 @@ def _unavailable(message: str, retry_after_s: int) -> HTTPException:
     )
 
 
-async def _predict(
-    texts: list[str], request: Request, settings: SettingsDep, redis_client: RedisDep, celery: CeleryDep
-) -> list[Prediction]:
+class PredictPath:
+    """The gateway process's inference client and coalescer, made on first use in the serving event loop."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.client = InferenceClient(settings.redis_url, settings.worker_heartbeat_max_age_s)
+        self.coalescer = Coalescer(
+            self._dispatch,
+            window_ms=settings.predict_batch_window_ms,
+            max_batch_size=settings.predict_max_batch_size,
+            max_in_flight=settings.predict_max_in_flight,
+            observe=metrics.observe_coalesced,
+        )
+
+    async def _dispatch(self, texts: list[str], request_ids: list[str]) -> list[dict]:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            answers = await self.client.predict(texts, request_ids, self.settings.predict_timeout_s)
+            outcome = "ok"
+            return answers
+        finally:
+            metrics.INFERENCE_ROUND_TRIP.labels(outcome).observe(time.perf_counter() - started)
+
+
+def _predict_path(request: Request) -> PredictPath:
+    path = getattr(request.app.state, "predict_path", None)
+    if path is None:
+        path = request.app.state.predict_path = PredictPath(request.app.state.settings)
+    return path
+
+
+async def _predict(texts: list[str], request: Request, settings: SettingsDep) -> list[Prediction]:
+    path = _predict_path(request)
     try:
-        workers = live_workers(redis_client, settings.worker_heartbeat_max_age_s)
+        workers = await path.client.live_worker_count()
     except (redis.RedisError, OSError) as exc:
         raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
     if not workers:
         # Fail fast rather than let the caller wait out the timeout for a worker that is not there.
         raise _unavailable("no inference worker is running", settings.retry_after_s)
     try:
-        return await predict_texts(celery, texts, request.state.request_id, settings.predict_timeout_s)
+        answers = await path.coalescer.predict(texts, request.state.request_id)
     except InferenceUnavailable as exc:
         raise _unavailable(str(exc), settings.retry_after_s) from exc
+    except (redis.RedisError, OSError) as exc:
+        raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
+    return [Prediction.model_validate(item) for item in answers]
 
 
 @router.post("/predict", response_model=Prediction, responses=UNAVAILABLE)
-async def predict(
-    body: PredictRequest, request: Request, settings: SettingsDep, redis_client: RedisDep, celery: CeleryDep
-) -> Prediction:
+async def predict(body: PredictRequest, request: Request, settings: SettingsDep) -> Response:
     """Sentiment of one tweet: label, probability of "positive", and the model version that computed it."""
-    return (await _predict([body.text], request, settings, redis_client, celery))[0]
+    (prediction,) = await _predict([body.text], request, settings)
+    # Validated once above; serialised straight to JSON rather than validated again through response_model.
+    return Response(prediction.model_dump_json(), media_type="application/json")
 
 
 @router.post("/predict/batch", response_model=PredictBatchResponse, responses=UNAVAILABLE)
-async def predict_batch(
-    body: PredictBatchRequest, request: Request, settings: SettingsDep, redis_client: RedisDep, celery: CeleryDep
-) -> PredictBatchResponse:
+async def predict_batch(body: PredictBatchRequest, request: Request, settings: SettingsDep) -> Response:
     """Up to 1,000 tweets in one call; answers come back in the order sent."""
-    return PredictBatchResponse(predictions=await _predict(body.texts, request, settings, redis_client, celery))
+    answer = PredictBatchResponse(predictions=await _predict(body.texts, request, settings))
+    return Response(answer.model_dump_json(), media_type="application/json")

@@ -143,9 +143,8 @@ class _Trainer:
             for key in history:
                 history[key].append(epoch_metrics[key])
             mlflow.log_metrics(epoch_metrics, step=epoch)
-            progress(
-                epoch, params.epochs, f"epoch {epoch}/{params.epochs} loss={epoch_metrics['loss']:.4f} val_loss={val_loss:.4f}"
-            )
+            summary = f"epoch {epoch}/{params.epochs} loss={epoch_metrics['loss']:.4f} val_loss={val_loss:.4f}"
+            progress(epoch, params.epochs, summary)
             if val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}

@@ -120,7 +120,10 @@ def _fit_candidate(
 ) -> Candidate:
     grid = {**GRIDS[params.grid]["vectorizer"], **GRIDS[params.grid][model]}
     pipeline = Pipeline(
-        [("vectorizer", make_vectorizer(vectorizer, params.max_features)), ("model", make_estimator(model, params.seed))]
+        [
+            ("vectorizer", make_vectorizer(vectorizer, params.max_features)),
+            ("model", make_estimator(model, params.seed)),
+        ]
     )
     search = GridSearchCV(
         pipeline,
@@ -193,7 +196,9 @@ def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyRe
             **{f"best_{k}": str(v) for k, v in best.search.best_params_.items()},
         }
     )
-    mlflow.log_metrics({"train_seconds": train_seconds, "cv_precision": float(best.search.best_score_), **best.validation})
+    mlflow.log_metrics(
+        {"train_seconds": train_seconds, "cv_precision": float(best.search.best_score_), **best.validation}
+    )
     title = f"{best.vectorizer} + {best.model}"
     test_metrics = log_evaluation(
         split.test_labels, positive_scores(best.search.best_estimator_, texts["test"]), DEFAULT_THRESHOLD, title

@@ -39,7 +39,9 @@ if require_key(ANALYST_KEY):
             icon="ℹ️",
         )
     else:
-        st.caption(f"Alerting delivers by {rule.delivery}; cooldown {rule.cooldown_s:g} s; seen {rule.seen_at:%H:%M:%S}.")
+        st.caption(
+            f"Alerting delivers by {rule.delivery}; cooldown {rule.cooldown_s:g} s; seen {rule.seen_at:%H:%M:%S}."
+        )
 
     if not overview.events:
         st.info("No misprediction flagged yet: flag one on the Predict page.")

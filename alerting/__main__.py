@@ -1,0 +1,54 @@
+"""`python -m alerting`: the alerting process; stops cleanly on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from alerting.mailer import Mailer, OutboxMailer, SmtpMailer
+from alerting.model_links import ModelLinks
+from alerting.service import AlertingService
+from alerting.settings import AlertingSettings, get_settings
+from shared.logging_setup import configure_logging, kv
+from shared.redis_client import connect
+
+log = logging.getLogger("alerting")
+
+
+def make_mailer(settings: AlertingSettings) -> Mailer:
+    if not settings.smtp_host:
+        return OutboxMailer(settings.outbox_dir)
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.mail_from,
+        settings.mail_to,
+        starttls=settings.smtp_starttls,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        timeout_s=settings.smtp_timeout_s,
+    )
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    # Blocking reads must return before the next one: a socket timeout longer than the block time.
+    client = connect(settings.redis_url, socket_timeout_s=settings.read_block_ms / 1000 + 5)
+    mailer = make_mailer(settings)
+    links = ModelLinks(settings.mlflow_tracking_uri, settings.run_link_base, settings.mlflow_timeout_s)
+    log.info(
+        "alerting starting %s",
+        kv(redis=settings.redis_url.split("@")[-1], delivery=mailer.kind, group=settings.consumer_group),
+    )
+    AlertingService(settings, client, mailer, links).run(stop)
+    log.info("alerting stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""The alerting loop: events in, the window decides, reports are stored, then delivered until they go out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from alerting.consumer import MispredictionConsumer, StreamEntry
+from alerting.mailer import DeliveryFailed, Mailer, backoff_s
+from alerting.model_links import ModelLinks
+from alerting.report import build_report, render_email
+from alerting.settings import AlertingSettings
+from alerting.store import ReportStore
+from alerting.window import Decision, SlidingWindow
+from shared import redis_keys
+from shared.logging_setup import kv
+from shared.schemas import AlertingStatus, AlertReport, AlertReportState, MispredictionEvent, new_id
+
+log = logging.getLogger(__name__)
+
+
+class AlertingService:
+    def __init__(
+        self,
+        settings: AlertingSettings,
+        client: redis.Redis,
+        mailer: Mailer,
+        links: ModelLinks,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.mailer = mailer
+        self.links = links
+        self.clock = clock
+        self.consumer = MispredictionConsumer(
+            client, settings.consumer_group, settings.consumer_name, start_id=settings.group_start_id
+        )
+        self.store = ReportStore(client)
+        self.window = SlidingWindow(settings.alert_threshold, settings.alert_window_s, settings.alert_cooldown_s, clock)
+        # Events in the window, waiting: still pending in the consumer group until a report holds them.
+        self.waiting: dict[str, MispredictionEvent] = {}
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def start(self) -> None:
+        """Join the group, honour the last report's cooldown, and take back what a previous run left pending."""
+        self.consumer.ensure_group()
+        # Rebuilt from scratch each time: after a Redis outage the pending list, not memory, is the truth.
+        self.waiting = {}
+        last = self.store.last_created_at()
+        self.window = SlidingWindow(
+            self.settings.alert_threshold,
+            self.settings.alert_window_s,
+            self.settings.alert_cooldown_s,
+            self.clock,
+            last_fired_at=last.timestamp() if last else None,
+        )
+        self._take(self.consumer.recover(self.settings.read_count))
+        self._apply(self.window.tick())
+        self.heartbeat()
+
+    def step(self) -> None:
+        entries = self.consumer.read(self.settings.read_count, self.settings.read_block_ms)
+        self._take(entries)
+        # Judge by the clock only once caught up: a backlog is first judged by its own event times.
+        if len(entries) < self.settings.read_count:
+            self._apply(self.window.tick())
+        self.deliver_due()
+        self.heartbeat()
+
+    def run(self, stop: threading.Event) -> None:
+        started = False
+        while not stop.is_set():
+            try:
+                if not started:
+                    self.start()
+                    started = True
+                    self._log_started()
+                self.step()
+            except (redis.RedisError, OSError) as exc:
+                # Nothing is lost while Redis is away: events stay pending in the group, reports stay stored;
+                # once it is back, start() takes the pending list again.
+                started = False
+                log.warning("redis unavailable, retrying %s", kv(error=exc.__class__.__name__))
+                stop.wait(1.0)
+
+    def _log_started(self) -> None:
+        log.info(
+            "alerting started %s",
+            kv(
+                consumer=self.settings.consumer_name,
+                threshold=self.settings.alert_threshold,
+                window_s=self.settings.alert_window_s,
+                cooldown_s=self.settings.alert_cooldown_s,
+                delivery=self.mailer.kind,
+                waiting=len(self.waiting),
+            ),
+        )
+
+    def _take(self, entries: list[StreamEntry]) -> None:
+        for entry in entries:
+            if entry.event is None:
+                # Unreadable forever (trimmed or malformed): keeping it pending would only replay it on each start.
+                self.consumer.ack([entry.stream_id])
+                continue
+            if entry.stream_id in self.waiting:
+                continue
+            self.waiting[entry.stream_id] = entry.event
+            log.info(
+                "misprediction received %s",
+                kv(
+                    stream_id=entry.stream_id,
+                    prediction_id=entry.event.prediction_id,
+                    model_version=entry.event.model_version,
+                    in_window=len(self.window) + 1,
+                ),
+            )
+            self._apply(self.window.add(entry.stream_id, entry.event.occurred_at.timestamp()))
+
+    def _apply(self, decision: Decision) -> None:
+        if decision.expired:
+            # Too old to join any burst: acknowledged, still listed in the stream for GET /alerts.
+            self.consumer.ack(decision.expired)
+            for stream_id in decision.expired:
+                self.waiting.pop(stream_id, None)
+        if decision.fired is not None:
+            self._store_report(decision.fired.keys)
+
+    def _store_report(self, stream_ids: list[str]) -> AlertReport:
+        events = [self.waiting[stream_id] for stream_id in stream_ids]
+        models = []
+        for name, version in dict.fromkeys((e.model_name, e.model_version) for e in events):
+            models.append(self.links.describe(name, version))
+        report = build_report(
+            new_id(),
+            stream_ids,
+            events,
+            models,
+            self.settings.alert_threshold,
+            self.settings.alert_window_s,
+            self._now(),
+        )
+        self.store.save_new(report, lambda pipe: self.consumer.ack(stream_ids, pipe))
+        for stream_id in stream_ids:
+            self.waiting.pop(stream_id, None)
+        log.info(
+            "alert report stored %s",
+            kv(report_id=report.report_id, events=len(events), model_version=events[-1].model_version),
+        )
+        return report
+
+    def deliver_due(self) -> None:
+        now = self._now()
+        for report in self.store.unsent():
+            if report.next_attempt_at is not None and report.next_attempt_at > now:
+                continue
+            self._deliver(report)
+
+    def _deliver(self, report: AlertReport) -> None:
+        message = render_email(report, self.settings.mail_from, self.settings.mail_to)
+        attempts = report.attempts + 1
+        try:
+            delivered_to = self.mailer.deliver(message, report.report_id)
+        except DeliveryFailed as exc:
+            delay = backoff_s(attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
+            now = self._now()
+            self.store.update(
+                report.model_copy(
+                    update={
+                        "state": AlertReportState.retrying,
+                        "attempts": attempts,
+                        "last_error": str(exc),
+                        "next_attempt_at": now + timedelta(seconds=delay),
+                        "updated_at": now,
+                    }
+                )
+            )
+            log.warning(
+                "alert report not delivered, will retry %s",
+                kv(report_id=report.report_id, attempts=attempts, retry_in_s=round(delay, 1), error=str(exc)[:200]),
+            )
+            return
+        now = self._now()
+        self.store.update(
+            report.model_copy(
+                update={
+                    "state": AlertReportState.sent,
+                    "attempts": attempts,
+                    "next_attempt_at": None,
+                    "delivered_via": self.mailer.kind,
+                    "delivered_to": delivered_to,
+                    "sent_at": now,
+                    "updated_at": now,
+                }
+            )
+        )
+        log.info(
+            "alert report sent %s",
+            kv(report_id=report.report_id, via=self.mailer.kind, to=delivered_to, attempts=attempts),
+        )
+
+    def heartbeat(self) -> None:
+        status = AlertingStatus(
+            consumer=self.settings.consumer_name,
+            threshold=self.settings.alert_threshold,
+            window_s=self.settings.alert_window_s,
+            cooldown_s=self.settings.alert_cooldown_s,
+            delivery=self.mailer.kind,
+            seen_at=self._now(),
+        )
+        self.client.set(redis_keys.ALERTING_HEARTBEAT, status.model_dump_json(), ex=self.settings.heartbeat_ttl_s)

@@ -1,0 +1,459 @@
+"""Serving benchmark: this system's /predict (1 and 2 workers) vs `mlflow models serve` vs the in-process floor.
+
+One command, one run, one table of ratios (issue 4):
+
+    .venv/bin/python benchmarks/serving.py                 # trains a default-ish LSTM on the bundled data first
+    .venv/bin/python benchmarks/serving.py --quick         # shorter runs, smaller model: a smoke check
+    .venv/bin/python benchmarks/serving.py --state-dir /tmp/bench   # keeps (and next time reuses) Redis/MLflow state
+
+Everything runs on loopback on this machine: a private redis-server and MLflow server, the model registered
+there, then (a) the fast path in-process (batch 1 and 64), (b) gateway + 1 then 2 inference workers,
+(c) `mlflow models serve --env-manager local` of the same version (the same pyfunc class, so the same
+compiled path). Only the system under test runs while it is measured. Closed loop with 1, 16 and 64 clients
+(wrk when installed, else an aiohttp client), and an open loop at a fixed rate (aiohttp, latency counted from
+each request's scheduled send time, so a stall is not hidden by the client slowing down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from local_stack.processes import (  # noqa: E402
+    PYTHON,
+    ManagedProcess,
+    free_port,
+    http_ok,
+    start_mlflow,
+    start_redis,
+    start_service,
+    wait_until,
+)
+
+MODEL_NAME = "air-paradis-lstm"
+# Default-ish: the LSTM family's defaults (Word2Vec 100d, 64 units, max_len 40), fewer epochs to keep it short.
+TRAIN_PARAMS = {"dataset": "bundled-airline", "epochs": 2}
+QUICK_TRAIN_PARAMS = {**TRAIN_PARAMS, "max_rows": 2000, "epochs": 1, "word2vec_epochs": 2}
+
+
+@dataclass
+class LoadResult:
+    system: str
+    scenario: str
+    requests: int
+    errors: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def base_env(redis_url: str, mlflow_url: str) -> dict[str, str]:
+    return {
+        "ENVIRONMENT": "local",
+        "REDIS_URL": redis_url,
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "HF_HUB_OFFLINE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+        # Warnings only, for every system measured: access-log lines are not what is being compared.
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def sample_tweets(count: int) -> list[str]:
+    from shared.datasets import load_dataset
+
+    dataset = load_dataset("bundled-airline")
+    texts = [t for t in dataset.texts if "]==]" not in t][:count]
+    return texts
+
+
+# --- setup ---------------------------------------------------------------------------------------
+
+
+def ensure_champion(env: dict[str, str], quick: bool) -> str:
+    """The champion's version in this benchmark's registry, training one first when there is none."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    with contextlib.suppress(Exception):
+        return str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+    params = QUICK_TRAIN_PARAMS if quick else TRAIN_PARAMS
+    log(f"training the benchmark LSTM {json.dumps(params)} ...")
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [PYTHON, "-m", "training_worker", "train", "--family", "lstm", "--params", json.dumps(params)],
+        env={**os.environ, **env, "LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"training failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    log(f"trained version {summary['model_version']} in {time.perf_counter() - started:.0f} s")
+    return str(summary["model_version"])
+
+
+def floor(env: dict[str, str], model_uri: str, texts: list[str]) -> dict[str, float]:
+    """The fast path alone, in a fresh process (TensorFlow stays out of the load generator)."""
+    code = f"""
+import json, time, statistics, mlflow
+mlflow.set_tracking_uri({env["MLFLOW_TRACKING_URI"]!r})
+model = mlflow.pyfunc.load_model({model_uri!r}).unwrap_python_model()
+texts = json.loads({json.dumps(json.dumps(texts))})
+def timed(batch, rounds):
+    out = []
+    for i in range(rounds):
+        chunk = [texts[(i * batch + j) % len(texts)] for j in range(batch)]
+        start = time.perf_counter(); model.predict_proba(chunk); out.append(time.perf_counter() - start)
+    return out
+timed(1, 50); timed(64, 5)
+one = timed(1, 400); many = timed(64, 60)
+print(json.dumps({{"path": model.fast_path_name, "timings": model.fast_path_timings_ms,
+    "b1_p50_ms": statistics.median(one) * 1000, "b1_p99_ms": sorted(one)[int(len(one) * 0.99) - 1] * 1000,
+    "b64_p50_ms": statistics.median(many) * 1000, "b64_p99_ms": sorted(many)[int(len(many) * 0.99) - 1] * 1000}}))
+"""
+    completed = subprocess.run(
+        [PYTHON, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=600, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"floor measurement failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- load generation ------------------------------------------------------------------------------
+
+
+def _lua_script(path: Path, bodies: list[str]) -> Path:
+    entries = ",\n".join(f"[==[{body}]==]" for body in bodies)
+    path.write_text(
+        "local bodies = {\n" + entries + "\n}\n"
+        "local counter = 0\n"
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        "  return wrk.format('POST', nil, {['Content-Type'] = 'application/json'}, bodies[(counter % #bodies) + 1])\n"
+        "end\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    return float(match.group(1)) * _WRK_UNITS[match.group(2)]
+
+
+def closed_loop_wrk(url: str, lua: Path, clients: int, seconds: float) -> tuple[int, int, float, float, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--timeout", "10s", "--latency", "-s", str(lua), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
+    )
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    return requests, errors, rps, p50, p99
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _closed_loop_aiohttp(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    counter = 0
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal errors, counter
+        while time.perf_counter() < deadline:
+            counter += 1
+            body = bodies[counter % len(bodies)]
+            start = time.perf_counter()
+            try:
+                async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            latencies.append(time.perf_counter() - start)
+            errors += not ok
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    ms = [x * 1000 for x in latencies]
+    return len(ms), errors, len(ms) / elapsed, statistics.median(ms), _percentile(ms, 0.99)
+
+
+async def _open_loop(url: str, bodies: list[bytes], rate: float, seconds: float) -> tuple:
+    import aiohttp
+
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=512)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+        started = time.perf_counter()
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            scheduled = started + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            try:
+                async with session.post(
+                    url, data=bodies[i % len(bodies)], headers={"Content-Type": "application/json"}
+                ) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            latencies.append(time.perf_counter() - scheduled)
+            errors += not ok
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+        elapsed = time.perf_counter() - started
+    ms = [x * 1000 for x in latencies]
+    return len(ms), errors, len(ms) / elapsed, statistics.median(ms), _percentile(ms, 0.99)
+
+
+def run_load(
+    system: str, url: str, bodies: list[str], clients_list: list[int], seconds: float, rate: float, work: Path
+) -> list[LoadResult]:
+    results = []
+    encoded = [b.encode() for b in bodies]
+    lua = _lua_script(work / f"{system.split()[0]}.lua", bodies) if shutil.which("wrk") else None
+    # Warm-up: first requests pay connection setup and lazy initialisation on every system.
+    asyncio.run(_closed_loop_aiohttp(url, encoded, 4, 1.5))
+    for clients in clients_list:
+        if lua is not None:
+            measured = closed_loop_wrk(url, lua, clients, seconds)
+        else:
+            measured = asyncio.run(_closed_loop_aiohttp(url, encoded, clients, seconds))
+        results.append(LoadResult(system, f"closed {clients:>2} clients", *measured))
+        log(f"{system:<24} {results[-1].scenario}: {measured[2]:.0f} req/s p50 {measured[3]:.2f} ms p99 {measured[4]:.2f}")
+    measured = asyncio.run(_open_loop(url, encoded, rate, seconds))
+    results.append(LoadResult(system, f"open {rate:.0f} req/s", *measured))
+    log(f"{system:<24} {results[-1].scenario}: {measured[2]:.0f} req/s p50 {measured[3]:.2f} ms p99 {measured[4]:.2f}")
+    return results
+
+
+# --- the systems ----------------------------------------------------------------------------------
+
+
+def ready_workers(url: str) -> int:
+    body = httpx.get(url + "/ready", timeout=5).json()
+    return int(body["workers"]) if body.get("model_loaded") else 0
+
+
+@contextlib.contextmanager
+def this_system(
+    env: dict[str, str], log_dir: Path, workers: int, prior: list[ManagedProcess]
+) -> Iterator[tuple[str, list[ManagedProcess]]]:
+    """The gateway and `workers` inference worker processes (reusing the ones already started in `prior`)."""
+    procs = list(prior)
+    gateway_port = free_port()
+    gateway = start_service(
+        f"gateway-{workers}w",
+        ["gateway"],
+        {**env, "HOST": "127.0.0.1", "PORT": str(gateway_port), "PREDICT_RATE_LIMIT_PER_MINUTE": "0"},
+        log_dir,
+    )
+    url = f"http://127.0.0.1:{gateway_port}"
+    while len([p for p in procs if p.alive()]) < workers:
+        procs.append(start_service(f"inference-worker-{len(procs) + 1}", ["inference_worker"], env, log_dir))
+    try:
+        wait_until(lambda: http_ok(url + "/health"), 60, "gateway", gateway)
+        wait_until(lambda: ready_workers(url) >= workers, 180, f"{workers} ready inference workers", interval_s=0.5)
+        yield url, procs
+    finally:
+        gateway.stop()
+
+
+@contextlib.contextmanager
+def mlflow_serve(env: dict[str, str], model_uri: str, log_dir: Path) -> Iterator[str]:
+    port = free_port()
+    process = ManagedProcess(
+        "mlflow-serve",
+        [PYTHON, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        log_dir / "mlflow-serve.log",
+        # It execs `uvicorn` by name: the venv's bin must be on PATH.
+        env={**env, "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(url + "/ping"), 180, "mlflow models serve", process, interval_s=0.5)
+        yield url
+    finally:
+        process.stop()
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def table(results: list[LoadResult], floor_ms: dict[str, float]) -> str:
+    lines = [
+        "| system | load | requests | errors | req/s | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        f"| in-process floor ({floor_ms['path']}) | batch 1 | 400 | 0 | {1000 / floor_ms['b1_p50_ms']:.0f} "
+        f"| {floor_ms['b1_p50_ms']:.2f} | {floor_ms['b1_p99_ms']:.2f} |",
+        f"| in-process floor ({floor_ms['path']}) | batch 64 | 60 | 0 | {64_000 / floor_ms['b64_p50_ms']:.0f} tweets/s "
+        f"| {floor_ms['b64_p50_ms']:.2f} | {floor_ms['b64_p99_ms']:.2f} |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.system} | {r.scenario} | {r.requests} | {r.errors} | {r.throughput:.0f} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(results: list[LoadResult], floor_ms: dict[str, float]) -> str:
+    by = {(r.system, r.scenario.split()[0] + r.scenario.split()[1]): r for r in results}
+    mlflow = {k[1]: v for k, v in by.items() if k[0].startswith("mlflow")}
+    lines = ["| this system | load | req/s ÷ mlflow | p50 ÷ mlflow | p99 ÷ mlflow | p50 − floor (ms) |", "|---|---|---:|---:|---:|---:|"]
+    for (system, load), r in by.items():
+        if system.startswith("mlflow") or load not in mlflow:
+            continue
+        peer = mlflow[load]
+        lines.append(
+            f"| {system} | {r.scenario} | {r.throughput / peer.throughput:.2f}× | {r.p50_ms / peer.p50_ms:.2f}× "
+            f"| {r.p99_ms / peer.p99_ms:.2f}× | {r.p50_ms - floor_ms['b1_p50_ms']:+.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def targets(results: list[LoadResult], floor_ms: dict[str, float]) -> list[str]:
+    def find(prefix: str, scenario: str) -> LoadResult | None:
+        return next((r for r in results if r.system.startswith(prefix) and r.scenario.strip() == scenario), None)
+
+    lines = []
+    for system in ("this system, 1 worker", "this system, 2 workers"):
+        one = find(system, "closed  1 clients")
+        many = find(system, "closed 64 clients")
+        peer = find("mlflow", "closed 64 clients")
+        if one is not None:
+            ok = one.p50_ms <= floor_ms["b1_p50_ms"] + 3.0
+            lines.append(
+                f"{system}: p50 at 1 client {one.p50_ms:.2f} ms vs floor + 3 ms = {floor_ms['b1_p50_ms'] + 3:.2f} ms"
+                f" -> {'MET' if ok else 'MISSED'}"
+            )
+        if many is not None and peer is not None:
+            ok = many.throughput >= 5 * peer.throughput and many.p99_ms <= peer.p99_ms
+            lines.append(
+                f"{system}: 64 clients {many.throughput / peer.throughput:.2f}× mlflow serve's throughput (target ≥ 5×),"
+                f" p99 {many.p99_ms:.1f} vs {peer.p99_ms:.1f} ms -> {'MET' if ok else 'MISSED'}"
+            )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, help="keep Redis/MLflow state here and reuse its champion")
+    parser.add_argument("--model-uri", help="benchmark this registered model (models:/name/version) instead")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
+    parser.add_argument("--rate", type=float, default=250.0, help="open-loop request rate (req/s)")
+    parser.add_argument("--clients", default="1,16,64")
+    parser.add_argument("--quick", action="store_true", help="small model, 3 s runs: a smoke check")
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds = min(args.seconds, 3.0)
+    clients = [int(c) for c in args.clients.split(",")]
+
+    state = args.state_dir or Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    state.mkdir(parents=True, exist_ok=True)
+    log_dir = state / "logs"
+    started: list[ManagedProcess] = []
+    try:
+        redis_proc, redis_url = start_redis(state / "redis")
+        started.append(redis_proc)
+        mlflow_proc, mlflow_url = start_mlflow(state / "mlflow")
+        started.append(mlflow_proc)
+        env = base_env(redis_url, mlflow_url)
+        if args.model_uri:
+            model_uri = args.model_uri
+        else:
+            model_uri = f"models:/{MODEL_NAME}/{ensure_champion(env, args.quick)}"
+        log(f"model {model_uri}; logs in {log_dir}")
+        tweets = sample_tweets(500)
+        floor_ms = floor(env, model_uri, tweets)
+        log(f"floor: {json.dumps(floor_ms)}")
+        system_bodies = [json.dumps({"text": t}) for t in tweets]
+        results: list[LoadResult] = []
+        workers: list[ManagedProcess] = []
+        for count in (1, 2):
+            with this_system(env, log_dir, count, workers) as (url, workers):
+                name = f"this system, {count} worker{'s' if count > 1 else ''}"
+                results += run_load(name, url + "/predict", system_bodies, clients, args.seconds, args.rate, state)
+        for worker in workers:
+            worker.stop()
+        if not args.skip_mlflow:
+            mlflow_bodies = [json.dumps({"dataframe_records": [{"text": t}]}) for t in tweets]
+            with mlflow_serve(env, model_uri, log_dir) as url:
+                results += run_load(
+                    "mlflow models serve", url + "/invocations", mlflow_bodies, clients, args.seconds, args.rate, state
+                )
+    finally:
+        for process in reversed(started):
+            process.stop()
+    cpu = os.cpu_count()
+    print(f"\nServing benchmark — {cpu} CPU cores, no GPU; model {model_uri}; {args.seconds:.0f} s per load run;")
+    print(f"load generator: {'wrk (closed loop)' if shutil.which('wrk') else 'aiohttp'} + aiohttp (open loop)\n")
+    print(table(results, floor_ms))
+    print()
+    if not args.skip_mlflow:
+        print(ratios(results, floor_ms))
+        print()
+    for line in targets(results, floor_ms):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""SIGKILL the inference worker under streaming traffic, start a new one: nothing accepted is lost or hangs.
+
+Every request ends as an answer or a 503 with Retry-After within its timeout; tasks the dead worker had taken
+but not acknowledged come back after the inference queue's visibility timeout and the new worker runs them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+import redis
+
+from local_stack.processes import wait_until
+from shared import redis_keys
+from shared.celery_config import INFERENCE_DELIVERY_OPTIONS, INFERENCE_VISIBILITY_TIMEOUT_S
+from tests.conftest import start_inference_worker
+from tests.reliability.conftest import FaultStack, record_fault, serve
+from tests.reliability.traffic import Streamer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# Generous: a replacement worker on a busy 2-core CI box takes 10-30 s to import TensorFlow and load the model,
+# and a held task must still be unexpired when it comes back.
+PREDICT_TIMEOUT_S = 45
+
+
+def held_request_ids(client: redis.Redis, sent_prefix: str) -> set[str]:
+    """Request ids inside the messages a worker took and never acknowledged (kombu's unacked hash)."""
+    held = set()
+    for raw in client.hvals(INFERENCE_DELIVERY_OPTIONS["unacked_key"]):
+        message = json.loads(raw)[0]
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body).decode()
+        held.update(word.strip('"[],{}') for word in body.split() if sent_prefix in word)
+    return held
+
+
+def recorded_request_ids(client: redis.Redis) -> set[str]:
+    """Request ids of the predictions workers recorded (each prediction is stored with its request's id)."""
+    keys = list(client.scan_iter(match=redis_keys.PREDICTION_PREFIX + "*", count=1000))
+    return {json.loads(raw).get("request_id") for raw in client.mget(keys) if raw} if keys else set()
+
+
+def serving_heartbeat(client: redis.Redis, pid: int) -> bool:
+    """True once the worker process `pid` publishes a heartbeat naming a loaded model (it really serves)."""
+    for key in client.scan_iter(match=redis_keys.INFERENCE_WORKER_HEARTBEAT_PREFIX + "*"):
+        raw = client.get(key)
+        if raw and key.decode().endswith(f":{pid}") and json.loads(raw).get("model_version"):
+            return True
+    return False
+
+
+def test_sigkill_inference_worker_under_traffic(faults: FaultStack, fault_table) -> None:
+    served = serve(faults, "kill", PREDICT_TIMEOUT_S=str(PREDICT_TIMEOUT_S))
+    broker = redis.Redis.from_url(faults.stack.redis_url)
+    unacked = INFERENCE_DELIVERY_OPTIONS["unacked_key"]
+    streamer = Streamer(served.url, singles=4, batches=3, batch_size=1000, timeout_s=PREDICT_TIMEOUT_S + 10, prefix="k")
+    streamer.start()
+    time.sleep(2)
+    # Kill while the worker holds taken-but-unacknowledged tasks (big batches keep it busy most of the time).
+    wait_until(lambda: broker.hlen(unacked) > 0, 20, "a task in flight", interval_s=0.005)
+    served.worker.kill()  # SIGKILL to the whole process group: no warm shutdown, nothing acknowledged
+    served.worker.popen.wait(10)
+    held = held_request_ids(broker, "k-")
+    restarted_at = time.monotonic()
+    replacement = faults.service(start_inference_worker(faults.stack, name="kill-worker-2"))
+    wait_until(lambda: serving_heartbeat(broker, replacement.pid), 120, "replacement worker", replacement, 0.2)
+    restart_s = time.monotonic() - restarted_at
+    # Past the visibility timeout and a few sweeps, so the held messages are back on the queue and answered.
+    time.sleep(INFERENCE_VISIBILITY_TIMEOUT_S + 3)
+    log = streamer.stop()
+
+    counts = log.counts()
+    lost = log.lost()
+    slowest = max(o.seconds for o in log.outcomes)
+    record_fault(
+        fault_table,
+        "inference worker SIGKILLed under /predict + /predict/batch",
+        log.sent,
+        counts["answered"],
+        counts["explicit"],
+        counts["lost"],
+        f"{len(held)} requests held by the dead worker, re-run by the new one (serving {restart_s:.0f} s after "
+        f"start); slowest answer {slowest:.1f} s (timeout {PREDICT_TIMEOUT_S} s)",
+    )
+    assert counts["lost"] == 0, lost[:5]
+    assert counts["answered"] > 0 and log.sent == counts["answered"] + counts["explicit"]
+    assert slowest <= PREDICT_TIMEOUT_S + 5
+    # The tasks the dead worker held were run again by its replacement and reached their callers.
+    assert held, "the kill caught no task in flight"
+    outcomes = log.by_request_id()
+    recorded = recorded_request_ids(broker)
+    for request_id in held:
+        assert outcomes[request_id].kind == "answered", outcomes[request_id]
+        assert request_id in recorded, f"held task {request_id} was not re-run"
+    assert broker.hlen(unacked) == 0

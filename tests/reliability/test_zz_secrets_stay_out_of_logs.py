@@ -1,0 +1,152 @@
+"""No API key, password or SMTP credential in any log line of the gateway, the workers or the alerting service.
+
+Runs last in the package (file name): it greps every log the suite's processes wrote, after first driving the
+alerting service through an authenticated SMTP server that goes down and comes back (where a credential would
+most likely leak: login errors and retries).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from local_stack.processes import free_port, start_service, wait_until
+from shared import redis_keys
+from shared.events import MISPREDICTIONS_STREAM, publish
+from shared.schemas import MispredictionEvent
+from tests.conftest import ADMIN_KEY, ANALYST_KEY, alerting_env, start_gateway
+from tests.reliability.conftest import FaultStack, record_fault
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SMTP_USER = "alerts-user"
+SMTP_PASSWORD = "smtp-Pa55word-never-logged-7f3e"
+
+
+class AuthSmtp:
+    """aiosmtpd that requires AUTH LOGIN/PLAIN with one user (no TLS on loopback), keeping accepted messages."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list[bytes] = []
+        self.logins: list[str] = []
+        self._controller = None
+
+    def start(self) -> AuthSmtp:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                sink.messages.append(envelope.original_content or envelope.content)
+                return "250 accepted"
+
+        def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+            login = getattr(auth_data, "login", b"") or b""
+            password = getattr(auth_data, "password", b"") or b""
+            sink.logins.append(login.decode(errors="replace"))
+            return AuthResult(success=login == SMTP_USER.encode() and password == SMTP_PASSWORD.encode())
+
+        self._controller = Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticate,
+            auth_require_tls=False,
+            auth_required=True,
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def flag(client: redis.Redis, index: int) -> None:
+    publish(
+        client,
+        MISPREDICTIONS_STREAM,
+        MispredictionEvent(
+            prediction_id=f"secret-test-{index}",
+            feedback_id=f"secret-fb-{index}",
+            text=f"@united delayed again ({index})",
+            predicted_label="positive",
+            probability_positive=0.9,
+            correct_label="negative",
+            model_name="air-paradis-lstm",
+            model_version="1",
+            analyst="analyst",
+        ),
+    )
+
+
+def test_smtp_login_with_outage_keeps_credentials_out_of_logs(faults: FaultStack, fault_table) -> None:
+    smtp_port = free_port()
+    client = redis.Redis.from_url(faults.stack.redis_url)
+    client.delete(MISPREDICTIONS_STREAM, redis_keys.ALERTING_HEARTBEAT)
+    env = alerting_env(
+        faults.stack.redis_url,
+        smtp_port,
+        SMTP_USER=SMTP_USER,
+        SMTP_PASSWORD=SMTP_PASSWORD,
+        ANALYST_API_KEY=ANALYST_KEY,
+        ADMIN_API_KEY=ADMIN_KEY,
+        CONSUMER_NAME="alerting-secrets",
+    )
+    alerting = faults.service(start_service("secrets-alerting", ["alerting"], env, faults.stack.log_dir))
+    wait_until(lambda: client.exists(redis_keys.ALERTING_HEARTBEAT), 60, "alerting heartbeat", alerting)
+    for index in range(3):  # SMTP is down: the report waits and is retried
+        flag(client, index)
+    wait_until(lambda: "retry" in alerting.log_path.read_text(errors="replace").lower(), 30, "a failed send")
+    server = AuthSmtp(smtp_port).start()
+    try:
+        wait_until(lambda: len(server.messages) >= 1, 60, "the report over authenticated SMTP", alerting)
+    finally:
+        server.stop()
+    assert SMTP_USER in server.logins
+    record_fault(
+        fault_table,
+        "alerting: authenticated SMTP down, then up",
+        3,
+        3,
+        0,
+        0,
+        f"3 mispredictions -> {len(server.messages)} report after the server came back",
+    )
+
+
+def test_gateway_logs_wrong_keys_without_echoing_them(faults: FaultStack) -> None:
+    gateway, url = start_gateway(faults.stack, name="secrets-gateway")
+    faults.service(gateway)
+    attempted = "attempted-key-" + ADMIN_KEY
+    for key in (ANALYST_KEY, ADMIN_KEY, attempted):
+        httpx.get(url + "/admin/training-jobs", headers={"X-API-Key": key}, timeout=10)
+        httpx.post(url + "/predict", json={"text": "x"}, headers={"X-API-Key": key}, timeout=30)
+    text = gateway.log_path.read_text(errors="replace")
+    assert "/admin/training-jobs" in text  # the requests were logged...
+    assert ADMIN_KEY not in text and ANALYST_KEY not in text  # ...without the keys
+
+
+def secret_values() -> dict[str, str]:
+    return {"analyst key": ANALYST_KEY, "admin key": ADMIN_KEY, "SMTP password": SMTP_PASSWORD}
+
+
+def test_no_secret_in_any_log_line(fault_stack: FaultStack, services_dir: Path) -> None:
+    logs = sorted(fault_stack.stack.log_dir.glob("*.log")) + sorted((services_dir / "logs").glob("*.log"))
+    names = {path.stem for path in logs}
+    assert any("gateway" in n for n in names) and any("worker" in n for n in names), names
+    assert any("alerting" in n for n in names), names
+    leaks = []
+    for path in logs:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            for what, value in secret_values().items():
+                if value in line:
+                    leaks.append(f"{path.name}:{number}: {what}")
+    assert leaks == [], leaks[:20]

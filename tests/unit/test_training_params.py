@@ -1,0 +1,36 @@
+"""Training parameters: defaults per family, and errors that name the field to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.training_params import BertParams, ClassicalParams, LstmParams, ValidationError, validate_params
+
+
+def test_each_family_parses_its_defaults() -> None:
+    assert isinstance(validate_params("classical", {}), ClassicalParams)
+    assert isinstance(validate_params("lstm", {"embedding": "glove"}), LstmParams)
+    bert = validate_params("bert", {"num_layers": 2, "max_length": 32})
+    assert isinstance(bert, BertParams) and bert.num_layers == 2
+
+
+def test_unknown_family_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown family 'xgboost'"):
+        validate_params("xgboost", {})
+
+
+@pytest.mark.parametrize(
+    ("family", "params", "field"),
+    [
+        ("lstm", {"epochs": 0}, "epochs"),
+        ("lstm", {"embedding": "fasttext"}, "embedding"),
+        ("classical", {"models": ["xgboost"]}, "models"),
+        ("classical", {"cv_folds": 1}, "cv_folds"),
+        ("bert", {"learning_rate": -1}, "learning_rate"),
+        ("bert", {"unknown_knob": 1}, "unknown_knob"),
+    ],
+)
+def test_bad_params_name_the_field(family: str, params: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_params(family, params)
+    assert field in {str(part) for error in caught.value.errors() for part in error["loc"]}

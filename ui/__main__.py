@@ -1,0 +1,46 @@
+"""`python -m ui`: start the Streamlit app headless, usage statistics off, on the configured host and port."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from shared.logging_setup import configure_logging
+from ui.settings import get_settings
+
+log = logging.getLogger(__name__)
+APP = Path(__file__).with_name("app.py")
+
+
+def streamlit_args(host: str, port: int) -> list[str]:
+    # Without `headless` Streamlit asks for an email on stdin and exits in CI; the file watcher is for editing only.
+    return [
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+    ]
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    log.info("ui starting url=http://%s:%s gateway=%s", settings.host, settings.port, settings.gateway_url)
+    args = streamlit_args(settings.host, settings.port)
+    # Replace this process: signals reach Streamlit directly and no idle parent is left behind.
+    os.execv(sys.executable, [sys.executable, "-m", *args])
+
+
+if __name__ == "__main__":
+    main()
