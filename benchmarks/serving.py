@@ -261,6 +261,10 @@ async def _open_loop(url: str, bodies: list[bytes], rate: float, seconds: float)
     return len(ms), errors, len(ms) / elapsed, statistics.median(ms), _percentile(ms, 0.99)
 
 
+def _progress(r: LoadResult) -> None:
+    log(f"{r.system:<24} {r.scenario}: {r.throughput:.0f} req/s p50 {r.p50_ms:.2f} ms p99 {r.p99_ms:.2f} ms")
+
+
 def run_load(
     system: str, url: str, bodies: list[str], clients_list: list[int], seconds: float, rate: float, work: Path
 ) -> list[LoadResult]:
@@ -275,10 +279,10 @@ def run_load(
         else:
             measured = asyncio.run(_closed_loop_aiohttp(url, encoded, clients, seconds))
         results.append(LoadResult(system, f"closed {clients:>2} clients", *measured))
-        log(f"{system:<24} {results[-1].scenario}: {measured[2]:.0f} req/s p50 {measured[3]:.2f} ms p99 {measured[4]:.2f}")
+        _progress(results[-1])
     measured = asyncio.run(_open_loop(url, encoded, rate, seconds))
     results.append(LoadResult(system, f"open {rate:.0f} req/s", *measured))
-    log(f"{system:<24} {results[-1].scenario}: {measured[2]:.0f} req/s p50 {measured[3]:.2f} ms p99 {measured[4]:.2f}")
+    _progress(results[-1])
     return results
 
 
@@ -314,13 +318,16 @@ def this_system(
         gateway.stop()
 
 
+def _listen_args(port: int) -> list[str]:
+    return ["-h", "127.0.0.1", "-p", str(port)]
+
+
 @contextlib.contextmanager
 def mlflow_serve(env: dict[str, str], model_uri: str, log_dir: Path) -> Iterator[str]:
     port = free_port()
     process = ManagedProcess(
         "mlflow-serve",
-        [PYTHON, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
-        + ["-h", "127.0.0.1", "-p", str(port)],
+        [PYTHON, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", *_listen_args(port)],
         log_dir / "mlflow-serve.log",
         # It execs `uvicorn` by name: the venv's bin must be on PATH.
         env={**env, "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
@@ -356,7 +363,10 @@ def table(results: list[LoadResult], floor_ms: dict[str, float]) -> str:
 def ratios(results: list[LoadResult], floor_ms: dict[str, float]) -> str:
     by = {(r.system, r.scenario.split()[0] + r.scenario.split()[1]): r for r in results}
     mlflow = {k[1]: v for k, v in by.items() if k[0].startswith("mlflow")}
-    lines = ["| this system | load | req/s ÷ mlflow | p50 ÷ mlflow | p99 ÷ mlflow | p50 − floor (ms) |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| this system | load | req/s ÷ mlflow | p50 ÷ mlflow | p99 ÷ mlflow | p50 − floor (ms) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for (system, load), r in by.items():
         if system.startswith("mlflow") or load not in mlflow:
             continue
@@ -386,7 +396,8 @@ def targets(results: list[LoadResult], floor_ms: dict[str, float]) -> list[str]:
         if many is not None and peer is not None:
             ok = many.throughput >= 5 * peer.throughput and many.p99_ms <= peer.p99_ms
             lines.append(
-                f"{system}: 64 clients {many.throughput / peer.throughput:.2f}× mlflow serve's throughput (target ≥ 5×),"
+                f"{system}: 64 clients {many.throughput / peer.throughput:.2f}× mlflow serve's throughput"
+                " (target ≥ 5×),"
                 f" p99 {many.p99_ms:.1f} vs {peer.p99_ms:.1f} ms -> {'MET' if ok else 'MISSED'}"
             )
     return lines
@@ -416,10 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         mlflow_proc, mlflow_url = start_mlflow(state / "mlflow")
         started.append(mlflow_proc)
         env = base_env(redis_url, mlflow_url)
-        if args.model_uri:
-            model_uri = args.model_uri
-        else:
-            model_uri = f"models:/{MODEL_NAME}/{ensure_champion(env, args.quick)}"
+        model_uri = args.model_uri or f"models:/{MODEL_NAME}/{ensure_champion(env, args.quick)}"
         log(f"model {model_uri}; logs in {log_dir}")
         tweets = sample_tweets(500)
         floor_ms = floor(env, model_uri, tweets)

@@ -60,6 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     metrics.mount(app)
+    _document_body_errors(app, settings.max_body_bytes)
     return app
 
 
@@ -89,3 +90,21 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
         )
         return JSONResponse({"detail": message, "message": message}, status_code=400)
     return await http_exception_handler(request, exc)  # headers (Retry-After, WWW-Authenticate) kept
+
+
+def _document_body_errors(app: FastAPI, max_body_bytes: int) -> None:
+    """Every operation that takes a body can answer 400 (undecodable) and 413 (too large): say so in the OpenAPI,
+    so that clients and the schema-driven tests know them."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            for path_item in build().get("paths", {}).values():
+                for operation in path_item.values():
+                    if isinstance(operation, dict) and "requestBody" in operation:
+                        responses = operation.setdefault("responses", {})
+                        responses.setdefault("400", {"description": "The body is not UTF-8 JSON or nests too deeply."})
+                        responses.setdefault("413", {"description": f"The body is over {max_body_bytes} bytes."})
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -34,6 +34,9 @@ class NoModelLoaded(RuntimeError):
 class WorkerRuntime:
     def __init__(self, settings: InferenceSettings) -> None:
         self.settings = settings
+        # MLflow's client retries a dead registry for minutes by default; fail fast and keep serving instead.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.registry_max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_s))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.redis = connect(settings.redis_url)
         self.store = ModelStore(settings.mlflow_tracking_uri, settings.lstm_model_name, settings.champion_alias)
@@ -57,7 +60,10 @@ class WorkerRuntime:
         self.metrics_port = metrics.start_metrics_server(self.settings.metrics_port)
         self.store.refresh()
         self.beat()
-        for target, name in ((self._heartbeat_loop, "heartbeat"), (self._promotion_loop, "promotions")):
+        # Three threads so that a slow registry (retries, a big download) never delays the heartbeat:
+        # a stale heartbeat would make /ready report this serving worker as gone.
+        loops = ((self._heartbeat_loop, "heartbeat"), (self._promotion_loop, "promotions"), (self._poll_loop, "poll"))
+        for target, name in loops:
             threading.Thread(target=target, name=f"inference-{name}", daemon=True).start()
 
     def stop(self) -> None:
@@ -81,12 +87,21 @@ class WorkerRuntime:
         while not self._stop.wait(self.settings.heartbeat_interval_s):
             try:
                 self.beat()
-                if time.time() - self.store.last_check_at >= self.settings.alias_poll_interval_s:
-                    self.store.refresh()
             except redis.RedisError as exc:
                 log.warning("heartbeat failed %s", kv(worker=self.worker_id, error=exc))
             except Exception:
                 log.exception("heartbeat loop error %s", kv(worker=self.worker_id))
+
+    def _poll_loop(self) -> None:
+        """Fallback for a missed promotion event: re-read the alias every `alias_poll_interval_s`."""
+        while not self._stop.wait(min(1.0, self.settings.alias_poll_interval_s)):
+            if time.time() - self.store.last_check_at < self.settings.alias_poll_interval_s:
+                continue
+            try:
+                if self.store.refresh():
+                    self.beat()
+            except Exception:
+                log.exception("alias poll error %s", kv(worker=self.worker_id))
 
     def _promotion_loop(self) -> None:
         last_id = "$"

@@ -16,6 +16,9 @@ class InferenceSettings(ServiceSettings):
     heartbeat_interval_s: float = 2.0
     # Fallback for a missed `model.promoted` event: how often the champion alias is re-read.
     alias_poll_interval_s: float = 30.0
+    # Registry calls fail fast when MLflow is down (the last good model keeps serving meanwhile).
+    registry_max_retries: int = 2
+    registry_timeout_s: int = 30
     # Micro-batching: wait at most this long for more requests before running a batch (only while other
     # tasks are known to be on their way: a lone request never waits), and at most this many tweets per call.
     batch_window_ms: float = 2.0

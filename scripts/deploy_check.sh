@@ -24,6 +24,7 @@ cleanup() {
   if [ "$ENGINE_STARTED" = 1 ]; then
     docker compose -p "$PROJECT" -f compose/docker-compose.yml -f compose/docker-compose.smoke.yml \
       --env-file "$ENV_FILE" down -v --remove-orphans >/dev/null 2>&1
+    [ -f "$WORK/forwarder.pid" ] && kill "$(cat "$WORK/forwarder.pid")" 2>/dev/null
     S3_STATE_DIR=$S3_DIR "$SERVICES/s3-ceph.sh" stop >/dev/null 2>&1
     "$SERVICES/docker-offline.sh" stop
   fi
@@ -34,6 +35,15 @@ trap cleanup EXIT
 
 # Random secrets and free ports for this run only: nothing usable is ever committed.
 S3_PORT=$(free_port)
+# One Ceph per machine (its monitor's ports are fixed): when another one already runs (a developer's tests), the
+# smoke stack uses that one, with s3-ceph.sh's keys, through a forwarder that containers can reach.
+if python3 -c 'import socket, sys; sys.exit(socket.socket().connect_ex(("127.0.0.1", 3300)) != 0)'; then
+  S3_REUSE=1
+  S3_ACCESS_KEY=${S3_ACCESS_KEY:-testaccess} S3_SECRET_KEY=${S3_SECRET_KEY:-testsecret123}
+else
+  S3_REUSE=0
+  S3_ACCESS_KEY=smoke$(secret | cut -c1-12) S3_SECRET_KEY=$(secret)
+fi
 cat >"$ENV_FILE" <<ENV
 IMAGE_NAMESPACE=air-paradis-smoke
 IMAGE_TAG=smoke
@@ -43,8 +53,8 @@ MLFLOW_PORT=$(free_port)
 ANALYST_API_KEY=$(secret)
 ADMIN_API_KEY=$(secret)
 REDIS_PASSWORD=$(secret)
-S3_ACCESS_KEY=smoke$(secret | cut -c1-12)
-S3_SECRET_KEY=$(secret)
+S3_ACCESS_KEY=$S3_ACCESS_KEY
+S3_SECRET_KEY=$S3_SECRET_KEY
 S3_BUCKET=mlflow-smoke
 S3_ENDPOINT_URL=http://host.docker.internal:$S3_PORT
 SMTP_HOST=smtp-sink
@@ -72,7 +82,7 @@ echo "compose/docker-compose.yml (profiles minio, watchtower): valid"
 "${DC[@]}" config -q
 echo "compose/docker-compose.yml + compose/docker-compose.smoke.yml: valid"
 # The committed example must document every variable the Compose file reads.
-missing=$(grep -o '\${[A-Z_]*' compose/docker-compose.yml | cut -c3- | sort -u | while read -r var; do
+missing=$(grep -o '\${[A-Z0-9_]*' compose/docker-compose.yml | cut -c3- | sort -u | while read -r var; do
   grep -q "^$var=" compose/.env.example || echo "$var"; done)
 [ -z "$missing" ] || { echo "compose/.env.example does not document: $missing" >&2; exit 1; }
 echo "compose/.env.example documents every variable"
@@ -110,8 +120,37 @@ shared=$(comm -12 <(docker image inspect -f '{{range .RootFS.Layers}}{{println .
 echo "inference and training images share $shared layers (the TensorFlow dependency layer among them)"
 
 step "S3 server (Ceph RGW) for the artifact store"
-set -a; . "$ENV_FILE"; set +a
-S3_STATE_DIR=$S3_DIR S3_PORT=$S3_PORT S3_BIND=0.0.0.0 "$SERVICES/s3-ceph.sh" start
+if [ "$S3_REUSE" = 0 ]; then
+  # Bound to every interface so that containers reach it through the host-gateway address.
+  S3_STATE_DIR=$S3_DIR S3_PORT=$S3_PORT S3_BIND=0.0.0.0 S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY \
+    "$SERVICES/s3-ceph.sh" start
+else
+  echo "a Ceph already runs on this machine: using its S3 endpoint 127.0.0.1:${S3_REUSE_PORT:-7480} via 0.0.0.0:$S3_PORT"
+  cat >"$WORK/forwarder.py" <<'PY'
+import asyncio, sys
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+async def handle(reader, writer):
+    target_reader, target_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[2]))
+    await asyncio.gather(pipe(reader, target_writer), pipe(target_reader, writer), return_exceptions=True)
+
+async def main():
+    server = await asyncio.start_server(handle, "0.0.0.0", int(sys.argv[1]))
+    await server.serve_forever()
+
+asyncio.run(main())
+PY
+  python3 "$WORK/forwarder.py" "$S3_PORT" "${S3_REUSE_PORT:-7480}" &
+  echo $! >"$WORK/forwarder.pid"
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && break; sleep 0.1; done
+fi
 
 step "smoke test through the gateway's published port"
 SMOKE_ENV_FILE=$ENV_FILE SMOKE_PROJECT=$PROJECT .venv/bin/python -m pytest tests/docker -m docker -v -p no:cacheprovider \

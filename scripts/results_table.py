@@ -35,7 +35,7 @@ def _variant(run: Run) -> str:
         return params.get("best_candidate", tags.get("embedding_type", "?"))
     if family == "bert":
         return f"{params.get('base_model', 'bert')}, {params.get('encoder_layers', '?')} layers"
-    return tags.get("embedding_type", "?")
+    return params.get("embedding", tags.get("embedding_type", "?"))
 
 
 def _registered_version(client: MlflowClient, run: Run) -> str:
@@ -43,7 +43,9 @@ def _registered_version(client: MlflowClient, run: Run) -> str:
         versions = client.search_model_versions(f"run_id = '{run.info.run_id}'")
     except Exception:  # an older server without run_id search: the column is informative only
         return "?"
-    return ", ".join(f"v{v.version}" + (" (champion)" if "champion" in (v.aliases or []) else "") for v in versions)
+    # search_model_versions leaves aliases empty: read each version for them.
+    described = [client.get_model_version(v.name, v.version) for v in versions]
+    return ", ".join(f"v{v.version}" + (" (champion)" if "champion" in (v.aliases or []) else "") for v in described)
 
 
 def family_rows(client: MlflowClient, runs: list[Run]) -> list[str]:
@@ -52,10 +54,18 @@ def family_rows(client: MlflowClient, runs: list[Run]) -> list[str]:
         family = run.data.tags.get("family")
         if family is None or PARENT_TAG in run.data.tags:
             continue
-        key = (family, run.data.tags.get("embedding_type", ""))
+        key = (family, _variant(run) if family == "lstm" else "")
         if key not in newest or run.info.start_time > newest[key].info.start_time:
             newest[key] = run
-    header = ["family", "variant", "dataset", "train / test rows", *[c for c, _ in KPI_COLUMNS], "training time (s)"]
+    header = [
+        "family",
+        "variant",
+        "dataset",
+        "train / test rows",
+        *[c for c, _ in KPI_COLUMNS],
+        "training time (s)",
+        "registered",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (family, _), run in sorted(newest.items()):
         metrics, params = run.data.metrics, run.data.params
@@ -66,6 +76,7 @@ def family_rows(client: MlflowClient, runs: list[Run]) -> list[str]:
             f"{params.get('split_rows_train', '?')} / {params.get('split_rows_test', '?')}",
             *[_fmt(metrics.get(key)) for _, key in KPI_COLUMNS],
             _fmt(metrics.get("train_seconds"), 1),
+            _registered_version(client, run),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -80,7 +91,11 @@ def classical_rows(runs: list[Run]) -> list[str]:
     header = ["vectorizer + model", "CV precision", "val precision", *[c for c, _ in KPI_COLUMNS], "fit time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     chosen = parent.data.params.get("best_candidate")
-    for child in sorted(children, key=lambda r: -r.data.metrics.get("val_precision", 0.0)):
+
+    def rank(run: Run) -> tuple[float, float]:
+        return (-run.data.metrics.get("val_precision", 0.0), -run.data.metrics.get("val_f1", 0.0))
+
+    for child in sorted(children, key=rank):
         name = f"{child.data.params.get('vectorizer')}+{child.data.params.get('model')}"
         metrics = child.data.metrics
         cells = [
@@ -106,9 +121,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=5000)
     out = ["### Test-set results per family", "", *family_rows(client, runs)]
-    versions = {r.info.run_id: _registered_version(client, r) for r in runs if PARENT_TAG not in r.data.tags}
-    if any(versions.values()):
-        out += ["", "Registered versions: " + "; ".join(f"`{k[:8]}` {v}" for k, v in versions.items() if v)]
     classical = classical_rows(runs)
     if classical:
         out += ["", "### Classical candidates (newest classical run; chosen on validation precision)", "", *classical]

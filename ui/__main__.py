@@ -26,6 +26,9 @@ def streamlit_args(host: str, port: int) -> list[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        # Readers of this app do not deploy it: no "Deploy" button, no developer menu.
+        "--client.toolbarMode",
+        "viewer",
         "--server.address",
         host,
         "--server.port",

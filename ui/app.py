@@ -6,14 +6,14 @@ import streamlit as st
 
 from ui.components import gateway_banner, page_context, sidebar_keys
 
-st.set_page_config(page_title="Air Paradis — tweet sentiment", page_icon="✈️", layout="wide")
+st.set_page_config(page_title="Air Paradis — tweet sentiment", page_icon=":material/flight:", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page("views/predict.py", title="Predict", icon="💬", default=True),
-        st.Page("views/batch.py", title="Batch", icon="📄"),
-        st.Page("views/alerts.py", title="Feedback & alerts", icon="🚩"),
-        st.Page("views/models.py", title="Models & training", icon="🧪"),
+        st.Page("views/predict.py", title="Predict", icon=":material/chat:", default=True),
+        st.Page("views/batch.py", title="Batch", icon=":material/table_view:"),
+        st.Page("views/alerts.py", title="Feedback & alerts", icon=":material/flag:"),
+        st.Page("views/models.py", title="Models & training", icon=":material/model_training:"),
     ]
 )
 context = page_context()

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 
 LABEL_COLORS = alt.Scale(domain=["negative", "positive"], range=["#d62728", "#2ca02c"])
+CHART_HEIGHT = 240
 METRICS = {"test_precision": "precision", "test_recall": "recall", "test_f1": "F1", "test_roc_auc": "AUC"}
 
 
@@ -17,12 +18,12 @@ def label_split(results: pd.DataFrame) -> alt.Chart:
         alt.Chart(counts, title="Label split")
         .mark_bar()
         .encode(
-            x=alt.X("tweets:Q", title="tweets"),
-            y=alt.Y("label:N", title=None, sort=["negative", "positive"]),
+            x=alt.X("label:N", title=None, sort=["negative", "positive"], axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("tweets:Q", title="tweets"),
             color=alt.Color("label:N", scale=LABEL_COLORS, legend=None),
             tooltip=["label", "tweets"],
         )
-        .properties(height=140)
+        .properties(height=CHART_HEIGHT)
     )
 
 
@@ -35,7 +36,7 @@ def probability_histogram(results: pd.DataFrame) -> alt.Chart:
             y=alt.Y("count():Q", title="tweets"),
             color=alt.Color("label:N", scale=LABEL_COLORS),
         )
-        .properties(height=220)
+        .properties(height=CHART_HEIGHT)
     )
 
 
@@ -52,7 +53,9 @@ def misprediction_timeline(times: pd.Series, threshold: int, window_s: float) ->
     data = rolling_counts(times, window_s)
     minutes = f"{window_s / 60:g} min"
     base = alt.Chart(data).encode(
-        x=alt.X("occurred_at:T", title="flagged at (UTC)"),
+        # Drawn in UTC whatever the browser's time zone, like the tables and the alert emails.
+        # Vega picks the tick format from the span (seconds to days).
+        x=alt.X("occurred_at:T", title="flagged at (UTC)", scale=alt.Scale(type="utc")),
         y=alt.Y(
             "in_window:Q",
             title=f"mispredictions in the last {minutes}",
@@ -62,7 +65,10 @@ def misprediction_timeline(times: pd.Series, threshold: int, window_s: float) ->
     steps = base.mark_line(interpolate="step-after", color="#888")
     points = base.mark_circle(size=80).encode(
         color=alt.condition(alt.datum.in_window >= threshold, alt.value("#d62728"), alt.value("#1f77b4")),
-        tooltip=[alt.Tooltip("occurred_at:T", format="%Y-%m-%d %H:%M:%S"), "in_window:Q"],
+        tooltip=[
+            alt.Tooltip("utcyearmonthdatehoursminutesseconds(occurred_at):T", title="flagged at (UTC)"),
+            "in_window:Q",
+        ],
     )
     rule_data = pd.DataFrame({"threshold": [threshold], "label": [f"alert: {threshold} in {minutes}"]})
     rule = alt.Chart(rule_data).mark_rule(color="#d62728", strokeDash=[6, 4]).encode(y="threshold:Q")
@@ -71,7 +77,7 @@ def misprediction_timeline(times: pd.Series, threshold: int, window_s: float) ->
         .mark_text(align="left", dx=4, dy=-8, color="#d62728")
         .encode(y="threshold:Q", text="label:N", x=alt.value(0))
     )
-    return alt.layer(steps, points, rule, rule_label).properties(title="Mispredictions over time", height=260)
+    return alt.layer(steps, points, rule, rule_label).properties(height=260)
 
 
 def family_comparison(versions: pd.DataFrame) -> alt.Chart:
@@ -83,10 +89,10 @@ def family_comparison(versions: pd.DataFrame) -> alt.Chart:
         alt.Chart(long, title="Test metrics by family")
         .mark_bar()
         .encode(
-            x=alt.X("metric:N", title=None, sort=list(METRICS.values())),
+            x=alt.X("metric:N", title=None, sort=list(METRICS.values()), axis=alt.Axis(labelAngle=0)),
             xOffset="label:N",
             y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("label:N", title="model"),
+            color=alt.Color("label:N", title="model", scale=alt.Scale(scheme="tableau10")),
             tooltip=["label", "metric", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(height=280)

@@ -52,7 +52,7 @@ def gateway_banner(context: PageContext) -> bool:
         st.error(
             f"**Gateway unreachable** — {exc.message}. Start it (`python -m gateway`) or point the UI at it "
             "with `GATEWAY_URL`.",
-            icon="🚨",
+            icon=":material/cloud_off:",
         )
         return False
     return True
@@ -62,28 +62,35 @@ def require_key(key_name: str, needs: str | None = None) -> bool:
     """Says which key a page needs when it is missing; True when it is there."""
     if st.session_state.get(key_name) or (key_name == ANALYST_KEY and st.session_state.get(ADMIN_KEY)):
         return True
-    st.warning(f"This page needs {needs or 'the ' + _KEY_NAMES[key_name]}: enter it in the sidebar.", icon="🔑")
+    st.warning(
+        f"This page needs {needs or 'the ' + _KEY_NAMES[key_name]}: enter it in the sidebar.", icon=":material/key:"
+    )
     return False
 
 
 def show_api_error(exc: ApiError, action: str) -> None:
     """One message per kind of failure, never a traceback."""
     if exc.unreachable:
-        st.error(f"Could not {action}: {exc.message}.", icon="🚨")
+        st.error(f"Could not {action}: {exc.message}.", icon=":material/cloud_off:")
     elif exc.status == 401:
         st.error(f"Could not {action}: the gateway refused the key (401: {exc.message}). Check it in the sidebar.")
     elif exc.status == 403:
         st.error(f"Could not {action}: this key's role may not do that (403: {exc.message}).")
     elif exc.status == 422:
-        st.error(f"Could not {action}: {exc.message}", icon="✏️")
+        st.error(f"Could not {action}: {exc.message}", icon=":material/edit:")
     elif exc.unavailable:
         retry = "" if "retry in" in exc.message.lower() else _retry_hint(exc.retry_after_s)
-        st.warning(f"The service is busy or down, so it could not {action}: {exc.message}.{retry}", icon="⏳")
+        st.warning(
+            f"The service is busy or down, so it could not {action}: {exc.message}.{retry}",
+            icon=":material/hourglass_top:",
+        )
     elif exc.status == 404:
         st.error(f"Could not {action}: not found ({exc.message}).")
     elif exc.status == 429:
         retry = _retry_hint(exc.retry_after_s)
-        st.warning(f"Too many requests, so it could not {action}: {exc.message}.{retry}", icon="⏳")
+        st.warning(
+            f"Too many requests, so it could not {action}: {exc.message}.{retry}", icon=":material/hourglass_top:"
+        )
     else:
         st.error(f"Could not {action}: the gateway answered {exc.status}: {exc.message}")
 

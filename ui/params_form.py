@@ -80,7 +80,7 @@ def params_form(family: str, key_prefix: str = "train") -> FormResult:
             where = str(error["loc"][0]) if error["loc"] else ""
             if where in slots:
                 result.errors[where] = message
-                slots[where].error(message, icon="✏️")
+                slots[where].error(message, icon=":material/edit:")
             else:
                 result.general_errors.append(f"{where}: {message}" if where else message)
     return result

@@ -62,6 +62,10 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
             "model registry degraded (serving the last good model): "
             + next(w.get("last_error") or "" for w in workers if not w.get("registry_ok", True))
         )
+    refused = [w for w in serving if w.get("registry_ok", True) and w.get("last_error")]
+    if refused:
+        # Still ready: the last good model serves. But a promoted version was refused and someone should know.
+        problems.append("a new model version was refused (serving the last good one): " + refused[0]["last_error"])
     newest = max(serving, key=lambda w: int(w["model_version"]), default=None)
     body = Readiness(
         ready=redis_ok and bool(serving),

@@ -23,6 +23,8 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from shared.settings import INSECURE_DEFAULT_KEYS, ServiceSettings
 
+pytestmark = [pytest.mark.integration]
+
 ANALYST_KEY = "reliability-analyst-key-0123456789"
 ADMIN_KEY = "reliability-admin-key-0123456789"
 

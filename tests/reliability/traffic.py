@@ -68,7 +68,7 @@ def classify(route: str, response: httpx.Response, expected: int) -> tuple[str, 
     return "lost", f"HTTP {response.status_code}: {response.text[:200]}"
 
 
-def send_one(client: httpx.Client, url: str, route: str, texts: list[str], log: TrafficLog, prefix: str) -> None:
+def send_one(client: httpx.Client, url: str, route: str, texts: list[str], log: TrafficLog, prefix: str) -> str:
     request_id = f"{prefix}-{uuid.uuid4().hex[:12]}"
     body = {"texts": texts} if route.endswith("batch") else {"text": texts[0]}
     started = time.perf_counter()
@@ -77,9 +77,10 @@ def send_one(client: httpx.Client, url: str, route: str, texts: list[str], log: 
         response = client.post(url + route, json=body, headers={"X-Request-ID": request_id})
     except httpx.HTTPError as exc:  # a hang past the client timeout, or a dropped connection
         log.add(Outcome(request_id, route, None, time.perf_counter() - started, "lost", repr(exc)))
-        return
+        return "lost"
     kind, detail = classify(route, response, len(texts))
     log.add(Outcome(request_id, route, response.status_code, time.perf_counter() - started, kind, detail))
+    return kind
 
 
 class Streamer:
@@ -99,7 +100,8 @@ class Streamer:
     def _run(self, route: str, texts: list[str]) -> None:
         with httpx.Client(timeout=self._timeout_s) as client:
             while not self._stop.is_set():
-                send_one(client, self.url, route, texts, self.log, self._prefix)
+                if send_one(client, self.url, route, texts, self.log, self._prefix) != "answered":
+                    self._stop.wait(0.2)  # a client backs off a little after a refusal, as Retry-After asks
 
     def start(self) -> Streamer:
         for thread in self._threads:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -49,7 +50,7 @@ def test_predict_page_renders_the_label_probability_and_model(ready_gateway: str
     _predict(app, TWEET)
     assert not app.exception and not app.error, _texts(app.error)
     markdown = " ".join(_texts(app.markdown))
-    assert "### 🟢 positive" in markdown or "### 🔴 negative" in markdown
+    assert re.search(r"### :(green|red)\[:material/sentiment_\w+: (positive|negative)\]", markdown), markdown
     assert f"Model **air-paradis-lstm** version **{_serving_version(ready_gateway)}**" in markdown
     assert "embedding **word2vec**" in markdown and " ms**" in markdown
     assert 0 <= app.get("progress")[0].value <= 100
@@ -174,7 +175,7 @@ def test_models_page_lists_versions_compares_families_and_shows_plots(
     app.switch_page("views/models.py").run()
     assert not app.exception and not app.error, _texts(app.error)
     versions = _frame_with(app, "aliases")
-    serving = versions[versions[""] == "⭐ serving"]
+    serving = versions[versions[""] == "★ serving"]
     assert serving["version"].tolist() == [_serving_version(ready_gateway)]
     assert serving["model"].tolist() == ["air-paradis-lstm"]
     assert app.get("vega_lite_chart")  # the family comparison

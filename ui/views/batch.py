@@ -35,7 +35,7 @@ if st.button("Score", type="primary", key="batch_button"):
         else:
             batch = parse_lines(pasted or "", settings.batch_max_rows)
     except BatchInputError as exc:
-        st.error(f"Nothing sent: {exc}", icon="✏️")
+        st.error(f"Nothing sent: {exc}", icon=":material/edit:")
     if batch is not None:
         predictions = []
         total = len(batch.texts)

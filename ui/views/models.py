@@ -15,7 +15,13 @@ from ui.params_form import params_form
 
 QUEUED_JOB = "models_queued_job"
 ACTIVE_STATES = (JobState.queued, JobState.running)
-SERVING = "⭐ serving"
+JOB_STATE_BADGES = {
+    "queued": ":gray[:material/schedule:]",
+    "running": ":blue[:material/directions_run:]",
+    "succeeded": ":green[:material/check_circle:]",
+    "failed": ":red[:material/error:]",
+}
+SERVING = "★ serving"  # a dataframe cell: plain text, drawn by any font
 SERVING_ROW_STYLE = "background-color: rgba(255, 204, 0, 0.25); font-weight: 600"
 
 context = page_context()
@@ -123,7 +129,7 @@ def queue_form(client: GatewayClient) -> None:
     family = st.segmented_control("Family", list(PARAMS_BY_FAMILY), default="lstm", key="train_family") or "lstm"
     form = params_form(family)
     for message in form.general_errors:
-        st.error(message, icon="✏️")
+        st.error(message, icon=":material/edit:")
     sending = {"family": family, "params": form.changed}
     st.caption(f"Sends `{sending}` (parameters left at their defaults are not sent).")
     if st.button("Queue job", type="primary", disabled=not form.valid, key="train_queue"):
@@ -144,8 +150,7 @@ def job_row(job: TrainingJob) -> None:
         new = " · just queued" if job.job_id == st.session_state.get(QUEUED_JOB) else ""
         head.markdown(f"**{job.family}** `{job.job_id[:8]}`{new}")
         head.caption(f"created {job.created_at:%Y-%m-%d %H:%M:%S} UTC")
-        icon = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌"}[job.state.value]
-        state.markdown(f"{icon} **{job.state.value}**")
+        state.markdown(JOB_STATE_BADGES[job.state.value] + f" **{job.state.value}**")
         fraction = job.progress_current / job.progress_total if job.progress_total else 0.0
         if job.state == JobState.succeeded:
             fraction = 1.0
@@ -191,7 +196,10 @@ if require_key(ANALYST_KEY, needs="the admin API key (an analyst key shows the r
         show_plots(versions)
     admin = context.admin_client()
     if admin is None:
-        st.warning("Queueing and following training jobs needs the admin API key: enter it in the sidebar.", icon="🔑")
+        st.warning(
+            "Queueing and following training jobs needs the admin API key: enter it in the sidebar.",
+            icon=":material/key:",
+        )
     else:
         queue_form(admin)
         st.subheader("Training jobs")

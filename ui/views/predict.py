@@ -42,7 +42,8 @@ if last:
     positive = prediction.label == "positive"
     label_col, details_col = st.columns([1, 2])
     with label_col:
-        st.markdown(f"### {'🟢' if positive else '🔴'} {prediction.label}")
+        color, face = ("green", "sentiment_satisfied") if positive else ("red", "sentiment_dissatisfied")
+        st.markdown(f"### :{color}[:material/{face}: {prediction.label}]")
         st.caption(f"prediction `{prediction.prediction_id}`")
     with details_col:
         st.progress(
@@ -60,9 +61,10 @@ if last:
     analyst = context.analyst_client()
     comment = st.text_input("Comment (optional)", key="flag_comment", max_chars=1000)
     if analyst is None:
-        st.info("Enter the analyst API key in the sidebar to flag a prediction.", icon="🔑")
+        st.info("Enter the analyst API key in the sidebar to flag a prediction.", icon=":material/key:")
     clicked = st.button(
-        f"🚩 This prediction is wrong — it is {correct_label}",
+        f"This prediction is wrong — it is {correct_label}",
+        icon=":material/flag:",
         key="flag_button",
         disabled=analyst is None,
     )
@@ -76,5 +78,5 @@ if last:
         st.success(
             f"Flagged as **{flagged.correct_label}** (feedback `{flagged.feedback_id}`). "
             "Three mispredictions within five minutes send an alert report.",
-            icon="🚩",
+            icon=":material/flag:",
         )

@@ -1,0 +1,93 @@
+"""The served path keeps the trained numbers: fast paths vs Keras; served vs training-time encoder and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from shared.datasets import load_dataset
+from shared.lstm_model import LstmSentimentModel
+from shared.preprocessing import preprocess
+from shared.registry import SPLIT_HASH_TAG
+from shared.text_encoding import SequenceEncoder
+from shared.training_params import validate_params
+from tests.conftest import TINY_LSTM_PARAMS
+from training_worker.evaluation import classification_metrics
+from training_worker.pipeline import prepare_split
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PARITY_TWEETS = 300
+MAX_ABS_DIFF = 1e-5
+
+
+@pytest.fixture(scope="module")
+def champion_dir(stack, tiny_champion: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mlflow.set_tracking_uri(stack.mlflow_url)
+    uri = f"models:/{tiny_champion['model_name']}/{tiny_champion['model_version']}"
+    return Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path_factory.mktemp("champion"))))
+
+
+def _served(champion_dir: Path, fast_path: str, monkeypatch: pytest.MonkeyPatch) -> LstmSentimentModel:
+    monkeypatch.setenv("LSTM_FAST_PATH", fast_path)
+    model = mlflow.pyfunc.load_model(str(champion_dir)).unwrap_python_model()
+    assert model.fast_path_name == fast_path
+    return model
+
+
+@pytest.fixture(scope="module")
+def real_tweets() -> list[str]:
+    return load_dataset("bundled-airline").texts[-PARITY_TWEETS:]
+
+
+def _keras_probabilities(champion_dir: Path, ids: np.ndarray) -> np.ndarray:
+    import keras
+
+    (keras_file,) = champion_dir.rglob("*.keras")
+    model = keras.saving.load_model(keras_file, compile=False)
+    return np.asarray(model.predict_on_batch(ids)).reshape(-1)
+
+
+@pytest.mark.parametrize("fast_path", ["onnxruntime", "tf_function"])
+def test_fast_path_matches_the_keras_model(
+    champion_dir: Path, real_tweets: list[str], fast_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = _served(champion_dir, fast_path, monkeypatch)
+    ids = served.encoder.encode(real_tweets)
+    expected = _keras_probabilities(champion_dir, ids)
+    got = served.predict_proba(real_tweets)
+    assert got.shape == (PARITY_TWEETS,)
+    diff = float(np.max(np.abs(got - expected)))
+    assert diff <= MAX_ABS_DIFF, f"{fast_path} differs from Keras by up to {diff:.2e} on {PARITY_TWEETS} tweets"
+    # Batched and one-by-one answers agree too (padding / batch shape must not change a tweet's score).
+    singles = np.array([served.predict_proba([t])[0] for t in real_tweets[:20]])
+    assert float(np.max(np.abs(singles - got[:20]))) <= MAX_ABS_DIFF
+
+
+def test_served_model_is_the_trained_one(
+    stack, tiny_champion: dict, champion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same split, same encoder ids, same test metrics as the ones logged by the training run."""
+    params = validate_params("lstm", TINY_LSTM_PARAMS)
+    split = prepare_split(params, None)
+    client = MlflowClient(stack.mlflow_url)
+    version = client.get_model_version(tiny_champion["model_name"], tiny_champion["model_version"])
+    assert version.tags[SPLIT_HASH_TAG] == split.split_hash
+
+    served = _served(champion_dir, "onnxruntime", monkeypatch)
+    # The encoder training fits, refit here from the same training texts, is the one saved with the model.
+    trained_encoder = SequenceEncoder.fit(
+        [preprocess(t) for t in split.train_texts], max_vocab=params.max_vocab, max_len=params.max_len
+    )
+    assert served.encoder.vocabulary == trained_encoder.vocabulary
+    np.testing.assert_array_equal(served.encoder.encode(split.test_texts), trained_encoder.encode(split.test_texts))
+
+    served_metrics = classification_metrics(split.test_labels, served.predict_proba(split.test_texts))
+    logged = client.get_run(version.run_id).data.metrics
+    for name in ("test_precision", "test_recall", "test_accuracy", "test_f1"):
+        assert served_metrics[name] == pytest.approx(logged[name], abs=1e-9), name
+    assert served_metrics["test_roc_auc"] == pytest.approx(logged["test_roc_auc"], abs=1e-3)
