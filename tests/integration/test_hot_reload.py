@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import shutil
 import socket
 import threading
@@ -21,7 +22,7 @@ import redis
 from mlflow import MlflowClient
 
 from local_stack.processes import ManagedProcess, free_port, start_redis, wait_until
-from shared import events
+from shared import events, redis_keys
 from shared.registry import EMBEDDING_TYPE_TAG
 from shared.schemas import ModelPromotedEvent
 from tests.conftest import Stack, start_gateway, start_inference_worker, wait_ready
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL_NAME = "hot-reload-lstm"
 STREAMS = 4
+_REDIS_URLS: dict[str, str] = {}  # gateway url -> the Redis its worker uses
 
 
 class TcpRelay:
@@ -56,6 +58,9 @@ class TcpRelay:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._listener is not listener:  # cut meanwhile
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:
@@ -76,6 +81,9 @@ class TcpRelay:
 
     def cut(self) -> None:
         if self._listener is not None:
+            # shutdown() first: close() alone leaves a thread blocked in accept() listening on Linux.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
@@ -143,10 +151,13 @@ def reload_stack(stack: Stack, tiny_champion: dict, services_dir: Path) -> Itera
     relay.open()
     local = Stack(redis_url=redis_url, mlflow_url=f"http://127.0.0.1:{relay.port}", log_dir=stack.log_dir)
     settings = {"LSTM_MODEL_NAME": MODEL_NAME, "ALIAS_POLL_INTERVAL_S": "1", "HEARTBEAT_INTERVAL_S": "0.5"}
-    worker: ManagedProcess = start_inference_worker(local, "hot-reload-worker", **settings)
+    worker: ManagedProcess = start_inference_worker(
+        local, "hot-reload-worker", METRICS_PORT=str(free_port()), **settings
+    )
     gateway, url = start_gateway(local, "hot-reload-gateway", PREDICT_RATE_LIMIT_PER_MINUTE="0", **settings)
     try:
         assert wait_ready(url)["model_version"] == first
+        _REDIS_URLS[url] = redis_url
         yield url, registry, relay
     finally:
         gateway.stop()
@@ -232,3 +243,32 @@ def test_registry_down_keeps_serving_and_ready_reports_degraded(reload_stack) ->
     finally:
         relay.open()
     wait_until(lambda: httpx.get(url + "/ready", timeout=5).json()["registry_ok"] is True, 60, "registry back")
+
+
+def test_worker_metrics_count_reloads_refusals_and_batches(reload_stack) -> None:
+    """Runs last: by now this worker loaded two versions, refused one and answered batches."""
+    url, _, _ = reload_stack
+    serving = httpx.get(url + "/ready", timeout=5).json()["model_version"]
+    (state,) = [json.loads(raw) for raw in _heartbeats(url)]
+    text = httpx.get(f"http://127.0.0.1:{state['metrics_port']}/metrics", timeout=5).text
+    assert _sample(text, "inference_model_reloads_total") >= 2
+    assert _sample(text, "inference_model_refused_total") >= 1
+    assert _sample(text, f'inference_model_version_info{{model_name="{MODEL_NAME}",version="{serving}"}}') == 1
+    assert _sample(text, "inference_batch_size_count") > 0
+    assert _sample(text, "inference_model_compute_seconds_count") > 0
+    gateway_text = httpx.get(url + "/metrics", timeout=5).text
+    assert _sample(gateway_text, 'gateway_requests_total{method="POST",route="/predict",status="200"}') > 0
+    assert _sample(gateway_text, "gateway_predict_queue_wait_seconds_count") > 0
+
+
+def _heartbeats(url: str) -> list[bytes]:
+    redis_url = _REDIS_URLS[url]
+    client = redis.Redis.from_url(redis_url)
+    return [client.get(key) for key in client.scan_iter(match=redis_keys.INFERENCE_WORKER_HEARTBEAT_PREFIX + "*")]
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or (line.startswith(name + "{") and "{" not in name):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in the metrics")
