@@ -270,13 +270,17 @@ def report(
     for route, samples in sorted(recorder.latencies.items()):
         buckets: dict[int, list[float]] = defaultdict(list)
         for at, seconds in samples:
-            buckets[int(at // bucket_s)].append(seconds)
+            if at < duration_s:  # calls still in flight when the clock ran out would form a stub bucket
+                buckets[int(at // bucket_s)].append(seconds)
         p99_by_bucket[route] = {index: round(p99_ms(values), 1) for index, values in sorted(buckets.items())}
     errors = sum(recorder.errors.values())
     growth = {
         name: round(100 * (memory_end[name] - memory_warm[name]) / memory_warm[name], 1) if memory_warm[name] else 0.0
         for name in memory_warm
     }
+    # Redis grows by design: every prediction is kept (prediction_ttl_s, 7 days) so that feedback can refer to it.
+    # That is data, not a leak, so the growth target applies to the processes that hold no data.
+    leak_checked = {name: value for name, value in growth.items() if name != "redis"}
     flat = all(buckets[max(buckets)] <= 2 * buckets[min(buckets)] + 5 for buckets in p99_by_bucket.values() if buckets)
     summary = {
         "duration_s": duration_s,
@@ -290,7 +294,11 @@ def report(
         "memory_growth_pct": growth,
         "p99_ms_bucket_s": bucket_s,
         "p99_ms": p99_by_bucket,
-        "targets_met": errors == 0 and warm_errors == 0 and max(growth.values()) < 10 and flat,
+        "p50_ms": {
+            route: round(statistics.median(s for _, s in samples) * 1000, 1)
+            for route, samples in sorted(recorder.latencies.items())
+        },
+        "targets_met": errors == 0 and warm_errors == 0 and max(leak_checked.values()) < 10 and flat,
     }
     print(
         f"\nsoak: {duration_s:.0f} s measured, {recorder.requests} requests, {errors} errors "
@@ -299,6 +307,8 @@ def report(
     print(f"{'process':<18}{'warm MB':>10}{'end MB':>10}{'growth':>9}")
     for name in memory_warm:
         print(f"{name:<18}{memory_warm[name]:>10.1f}{memory_end[name]:>10.1f}{growth[name]:>8.1f}%")
+    print("redis grows with the prediction records it keeps for feedback: data, not a leak (not in the target)")
+    print("p50 latency (ms):", summary["p50_ms"])
     print(f"p99 latency (ms) per {bucket_s} s:")
     for route, buckets in p99_by_bucket.items():
         print(f"  {route:<16}" + " ".join(f"{value:>7.1f}" for value in buckets.values()))

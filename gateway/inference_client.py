@@ -67,6 +67,7 @@ class InferenceClient:
         self._redis = aioredis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=5.0)
         self._waiting: dict[str, asyncio.Future[dict]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._cleanups: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
         self._closed = False
         self._worker_max_age_s = worker_max_age_s
@@ -123,10 +124,16 @@ class InferenceClient:
                 raise InferenceUnavailable(f"no inference worker answered within {timeout_s:g} s") from None
         finally:
             self._waiting.pop(task_id, None)
-        with contextlib.suppress(redis.RedisError, OSError):
-            # The answer is delivered; its stored copy would only sit in Redis until result_expires.
-            await self._redis.delete(RESULT_KEY_PREFIX + task_id)
+        # The answer is here; its stored copy would only sit in Redis until result_expires. Deleted off the
+        # caller's path: the caller does not wait for this round trip.
+        cleanup = asyncio.create_task(self._forget(task_id))
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
         return _unwrap(meta, task_id, request_ids[0])
+
+    async def _forget(self, task_id: str) -> None:
+        with contextlib.suppress(redis.RedisError, OSError):
+            await self._redis.delete(RESULT_KEY_PREFIX + task_id)
 
     def _send(self, task_id: str, texts: list[str], request_ids: list[str], timeout_s: float) -> None:
         try:

@@ -98,9 +98,10 @@ echo "workflows: clean"
 
 step "build every image (classic builder)"
 build_started=$(date +%s)
-# The inference image first: the training image starts with the same layers and reuses them from the cache.
-"${DC[@]}" build --build-arg "REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" inference-worker
-"${DC[@]}" build --build-arg "REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Training last: it starts with the inference image's layers and takes them from the cache once that one is built.
+"${DC[@]}" build --build-arg "REVISION=$REVISION" inference-worker gateway alerting ui mlflow
+"${DC[@]}" build --build-arg "REVISION=$REVISION" training-worker
 build_s=$(($(date +%s) - build_started))
 echo "build time: ${build_s} s for ${#IMAGES[@]} images"
 # The stand-in base here (Debian's python3.11 + tools) is larger than the official python:3.11-slim: the second

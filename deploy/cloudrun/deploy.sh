@@ -22,7 +22,7 @@ export MAX_INSTANCES=${MAX_INSTANCES:-4}
 export VPC_NETWORK=${VPC_NETWORK:-default} VPC_SUBNETWORK=${VPC_SUBNETWORK:-default}
 export RUNTIME_SERVICE_ACCOUNT=${RUNTIME_SERVICE_ACCOUNT:-air-paradis-run@$PROJECT.iam.gserviceaccount.com}
 # Knative labels allow [a-z0-9-_.] up to 63 characters.
-export IMAGE_LABEL; IMAGE_LABEL=$(echo "$IMAGE_TAG" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9-_.\n' '-' | cut -c1-63)
+export IMAGE_LABEL; IMAGE_LABEL=$(echo "$IMAGE_TAG" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_.\n-' '-' | cut -c1-63)
 
 here=$(cd "$(dirname "$0")" && pwd)
 manifest=$(mktemp --suffix=.yaml)

@@ -14,7 +14,6 @@ from fastapi.responses import Response
 
 from gateway import metrics
 from gateway.batching import Coalescer
-from gateway.deps import SettingsDep
 from gateway.inference_client import InferenceClient, InferenceUnavailable
 from gateway.ratelimit import RATE_LIMITED, enforce_predict_rate_limit
 from gateway.settings import GatewaySettings
@@ -59,14 +58,17 @@ class PredictPath:
 
 
 def _predict_path(request: Request) -> PredictPath:
+    # Settings come from app.state, not from the sync SettingsDep: a sync dependency costs a threadpool hop
+    # per request, which shows at thousands of requests per second.
     path = getattr(request.app.state, "predict_path", None)
     if path is None:
         path = request.app.state.predict_path = PredictPath(request.app.state.settings)
     return path
 
 
-async def _predict(texts: list[str], request: Request, settings: SettingsDep) -> list[Prediction]:
+async def _predict(texts: list[str], request: Request) -> list[Prediction]:
     path = _predict_path(request)
+    settings = path.settings
     try:
         workers = await path.client.live_worker_count()
     except (redis.RedisError, OSError) as exc:
@@ -84,15 +86,15 @@ async def _predict(texts: list[str], request: Request, settings: SettingsDep) ->
 
 
 @router.post("/predict", response_model=Prediction, responses=UNAVAILABLE)
-async def predict(body: PredictRequest, request: Request, settings: SettingsDep) -> Response:
+async def predict(body: PredictRequest, request: Request) -> Response:
     """Sentiment of one tweet: label, probability of "positive", and the model version that computed it."""
-    (prediction,) = await _predict([body.text], request, settings)
+    (prediction,) = await _predict([body.text], request)
     # Validated once above; serialised straight to JSON rather than validated again through response_model.
     return Response(prediction.model_dump_json(), media_type="application/json")
 
 
 @router.post("/predict/batch", response_model=PredictBatchResponse, responses=UNAVAILABLE)
-async def predict_batch(body: PredictBatchRequest, request: Request, settings: SettingsDep) -> Response:
+async def predict_batch(body: PredictBatchRequest, request: Request) -> Response:
     """Up to 1,000 tweets in one call; answers come back in the order sent."""
-    answer = PredictBatchResponse(predictions=await _predict(body.texts, request, settings))
+    answer = PredictBatchResponse(predictions=await _predict(body.texts, request))
     return Response(answer.model_dump_json(), media_type="application/json")

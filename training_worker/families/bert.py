@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 BUNDLED_MINILM = "bundled-minilm"
 BASE_MODEL_TAG = "base_model"
+STEP_REPORT_EVERY = 50
 # The CPU torch wheel is pinned: an unpinned `torch` pulls the multi-GB CUDA build into serving images.
 SERVING_REQUIREMENTS = [
     "mlflow==3.17.2",
@@ -130,7 +131,10 @@ class _Trainer:
         for epoch in range(1, params.epochs + 1):
             self.model.train()
             seen, loss_sum, correct = 0, 0.0, 0
-            for idx in _batches(len(split_texts["train"]), params.batch_size, rng):
+            batches = _batches(len(split_texts["train"]), params.batch_size, rng)
+            for step, idx in enumerate(batches, start=1):
+                if step % STEP_REPORT_EVERY == 0:  # an epoch on CPU can take many minutes: show it moving
+                    progress(epoch - 1, params.epochs, f"epoch {epoch}/{params.epochs} step {step}/{len(batches)}")
                 batch = self.encode([split_texts["train"][i] for i in idx])
                 target = torch.tensor([split.train_labels[i] for i in idx], device=self.device)
                 out = self.model(**batch, labels=target)
