@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, train_s, wall_s, precision, outcome in results:
         lines.append(
             f"{label:<16}{train_s:>10.1f}{wall_s:>12.1f}{train_s / fastest:>11.1f}{precision:>16.3f}"
-            f"  {outcome.model_name} v{outcome.model_version}{' (champion)' if outcome.promoted else ''}"
+            f"  {outcome.model_name} v{outcome.model_version}{' (promoted)' if outcome.promoted else ''}"
         )
     lines += [
         "",

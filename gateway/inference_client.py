@@ -38,10 +38,14 @@ class InferenceUnavailable(Exception):
 
 def live_workers(client: redis.Redis, max_age_s: float) -> list[dict]:
     """Inference worker processes whose heartbeat is fresh, with the model each one serves."""
-    keys = list(client.scan_iter(match=redis_keys.INFERENCE_WORKER_HEARTBEAT_PREFIX + "*", count=200))
-    if not keys:
+    worker_ids = client.zrangebyscore(redis_keys.INFERENCE_WORKERS_INDEX, time.time() - max_age_s, "+inf")
+    if not worker_ids:
         return []
-    return _fresh(client.mget(keys), max_age_s)
+    return _fresh(client.mget([_heartbeat_key(w) for w in worker_ids]), max_age_s)
+
+
+def _heartbeat_key(worker_id: bytes | str) -> str:
+    return redis_keys.inference_worker_heartbeat(worker_id.decode() if isinstance(worker_id, bytes) else worker_id)
 
 
 def _fresh(raw_states: list[Any], max_age_s: float) -> list[dict]:
@@ -99,8 +103,11 @@ class InferenceClient:
         checked_at, count = self._liveness
         if time.monotonic() - checked_at < self._liveness_cache_s:
             return count
-        keys = [k async for k in self._redis.scan_iter(match=redis_keys.INFERENCE_WORKER_HEARTBEAT_PREFIX + "*")]
-        count = len(_fresh(await self._redis.mget(keys), self._worker_max_age_s)) if keys else 0
+        max_age_s = self._worker_max_age_s
+        index = redis_keys.INFERENCE_WORKERS_INDEX
+        worker_ids = await self._redis.zrangebyscore(index, time.time() - max_age_s, "+inf")
+        keys = [_heartbeat_key(w) for w in worker_ids]
+        count = len(_fresh(await self._redis.mget(keys), max_age_s)) if keys else 0
         self._liveness = (time.monotonic(), count)
         return count
 

@@ -71,6 +71,7 @@ class WorkerRuntime:
         self.batcher.stop()
         with contextlib.suppress(redis.RedisError):
             self.redis.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
+            self.redis.zrem(redis_keys.INFERENCE_WORKERS_INDEX, self.worker_id)
 
     def beat(self) -> None:
         """Publish this process's state; the gateway's /ready reads it. Expires if the process dies."""
@@ -81,7 +82,12 @@ class WorkerRuntime:
             **self.store.describe(),
         }
         ttl = max(2, int(self.settings.heartbeat_interval_s * 3))
-        self.redis.set(redis_keys.inference_worker_heartbeat(self.worker_id), json.dumps(state), ex=ttl)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(redis_keys.inference_worker_heartbeat(self.worker_id), json.dumps(state), ex=ttl)
+        pipe.zadd(redis_keys.INFERENCE_WORKERS_INDEX, {self.worker_id: state["updated_at"]})
+        # Workers that died without saying so leave their entry; an hour later nobody needs it.
+        pipe.zremrangebyscore(redis_keys.INFERENCE_WORKERS_INDEX, "-inf", state["updated_at"] - 3600)
+        pipe.execute()
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_interval_s):

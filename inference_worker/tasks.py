@@ -30,12 +30,13 @@ def predict(
     request_ids: list[str] | None = None,
     sent_at: float | None = None,
 ) -> list[dict]:
-    if sent_at is not None:
-        metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, time.time() - sent_at))
     if request_ids is not None and len(request_ids) != len(texts):
         raise ValueError(f"request_ids has {len(request_ids)} entries for {len(texts)} texts")
     runtime = get_runtime()
-    answer = runtime.batcher.predict(texts, timeout_s=runtime.settings.task_timeout_s)
+    runtime.batcher.announce()  # a model call forming now may wait (up to the window) for these tweets
+    if sent_at is not None:
+        metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, time.time() - sent_at))
+    answer = runtime.batcher.predict(texts, timeout_s=runtime.settings.task_timeout_s, announced=True)
     serving = answer.model
     metrics.BATCHER_WAIT_SECONDS.observe(answer.wait_s)
     predictions = [

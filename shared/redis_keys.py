@@ -8,6 +8,8 @@ FEEDBACK_CORRECTIONS = "feedback:corrections"  # hash prediction_id -> JSON {tex
 TRAINING_JOB_PREFIX = "training:job:"
 TRAINING_JOBS_INDEX = "training:jobs"  # sorted set job_id -> created timestamp
 INFERENCE_WORKER_HEARTBEAT_PREFIX = "inference:worker:"
+# sorted set worker_id -> last heartbeat time: finds live workers without SCANning a keyspace full of predictions
+INFERENCE_WORKERS_INDEX = "inference:workers"
 ALERT_REPORTS_INDEX = "alerts:reports"  # sorted set report_id -> created timestamp
 ALERT_REPORT_PREFIX = "alerts:report:"
 

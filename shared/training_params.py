@@ -59,6 +59,9 @@ class BertParams(CommonParams):
     learning_rate: float = Field(5e-5, gt=0.0, le=1.0)
     num_layers: int | None = Field(None, ge=1, le=48, description="Keep only the first N encoder layers.")
     weight_decay: float = Field(0.01, ge=0.0, le=1.0)
+    freeze_embeddings: bool = Field(
+        False, description="Keep the word-piece embeddings fixed: ~3x faster steps on CPU, for small data."
+    )
 
 
 PARAMS_BY_FAMILY: dict[str, type[CommonParams]] = {

@@ -22,7 +22,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN = {"X-API-Key": ADMIN_KEY}
 ANALYST = {"X-API-Key": ANALYST_KEY}
 TINY_CLASSICAL = {"dataset": "bundled-airline", "max_rows": 300, "grid": "small", "cv_folds": 2}
-TINY_BERT = {"dataset": "bundled-airline", "max_rows": 200, "num_layers": 2, "epochs": 1, "max_length": 32}
+TINY_BERT = {
+    "dataset": "bundled-airline",
+    "max_rows": 200,
+    "num_layers": 2,
+    "epochs": 1,
+    "max_length": 32,
+    "freeze_embeddings": True,
+}
 TINY_BY_FAMILY = {"classical": TINY_CLASSICAL, "lstm": TINY_LSTM_PARAMS, "bert": TINY_BERT}
 EVALUATION_PNGS = {"confusion_matrix.png", "roc_curve.png", "precision_recall_curve.png"}
 MODEL_NAMES = {"classical": "air-paradis-classical", "lstm": "air-paradis-lstm", "bert": "air-paradis-bert"}

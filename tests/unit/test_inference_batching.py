@@ -31,7 +31,8 @@ def test_worker_batcher_answers_each_caller_with_its_own_slice() -> None:
     answers: dict[int, list[float]] = {}
 
     def caller(i: int) -> None:
-        answers[i] = batcher.predict(["x" * i, "y" * (i + 1)], timeout_s=5).probabilities
+        batcher.announce()
+        answers[i] = batcher.predict(["x" * i, "y" * (i + 1)], timeout_s=5, announced=True).probabilities
 
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(1, 21)]
     for thread in threads:
@@ -48,13 +49,19 @@ def test_worker_batcher_answers_each_caller_with_its_own_slice() -> None:
 def test_worker_batcher_caps_batches_and_runs_oversized_requests_alone() -> None:
     model = LengthModel(delay_s=0.02)
     batcher = MicroBatcher(model, window_ms=2, max_batch_size=8)
-    blocker = batcher.submit(["a"])  # keeps the model busy while the rest queue up
-    futures = [batcher.submit(["b"] * 3) for _ in range(5)] + [batcher.submit(["c"] * 20)]
-    for future in [blocker, *futures]:
-        future.result(timeout=5)
+    sizes = [1] + [3] * 5 + [20]
+    threads = [threading.Thread(target=batcher.predict, args=(["t"] * n, 5)) for n in sizes]
+    threads[0].start()
+    time.sleep(0.005)  # the first caller leads and keeps the model busy while the rest queue up
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
     batcher.stop()
-    assert max(model.calls) == 20 and model.calls.count(20) == 1
+    assert sum(model.calls) == sum(sizes)
+    assert model.calls.count(20) == 1
     assert all(size <= 8 for size in model.calls if size != 20)
+    assert len(model.calls) < len(sizes)
 
 
 def test_lone_request_does_not_wait_for_the_window() -> None:

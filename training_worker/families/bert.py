@@ -91,7 +91,11 @@ class _Trainer:
             id2label={0: "negative", 1: "positive"},
             label2id={"negative": 0, "positive": 1},
             **overrides,
-        ).to(self.device)
+        )
+        if params.freeze_embeddings:
+            # The 30k x hidden word-piece table dominates each optimizer step; tweets rarely need it re-learnt.
+            self.model.get_input_embeddings().weight.requires_grad_(False)
+        self.model.to(self.device)
 
     def encode(self, texts: list[str]) -> Any:
         return self.tokenizer(
@@ -122,9 +126,8 @@ class _Trainer:
         params = self.params
         rng = np.random.default_rng(params.seed)
         steps = params.epochs * len(_batches(len(split_texts["train"]), params.batch_size, None))
-        optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
-        )
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
         schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
         history: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         best_loss, best_state, best_epoch = float("inf"), None, 0
@@ -139,7 +142,7 @@ class _Trainer:
                 target = torch.tensor([split.train_labels[i] for i in idx], device=self.device)
                 out = self.model(**batch, labels=target)
                 out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad()
