@@ -136,7 +136,7 @@ def test_redis_restart_loses_nothing_and_everyone_reconnects(faults: FaultStack,
         explicit,
         lost,
         f"kept: {before['feedback']} feedback, {before['mispredictions']} misprediction events, "
-        f"{before['training queue']} queued job; services reconnected without restart, first prediction answered "
-        f"{first_answer_s:.1f} s after Redis was back",
+        f"{before['training queue']} queued training job(s); services reconnected without restart, "
+        f"first prediction answered {first_answer_s:.1f} s after Redis was back",
     )
     assert lost == 0

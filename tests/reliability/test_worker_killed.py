@@ -84,7 +84,7 @@ def test_sigkill_inference_worker_under_traffic(faults: FaultStack, fault_table)
         counts["answered"],
         counts["explicit"],
         counts["lost"],
-        f"{len(held)} requests held by the dead worker, re-run by the new one (serving {restart_s:.0f} s after "
+        f"{len(held)} request(s) held by the dead worker, re-run by the new one (serving {restart_s:.0f} s after "
         f"start); slowest answer {slowest:.1f} s (timeout {PREDICT_TIMEOUT_S} s)",
     )
     assert counts["lost"] == 0, lost[:5]
