@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The test command: lint, import contracts, then the whole suite (slow and integration tests included).
+# The test command: lint and import contracts, the whole test suite (unit, integration against real services, UI in
+# AppTest and a real browser, the Compose stack in Docker), then the reliability suite and a 60 s soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
 ./scripts/install-system.sh
 export HF_HUB_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2
 ./scripts/lint.sh
+
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --ignore=tests/reliability "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure" >&2
   exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# Fault injection, abuse and soak: prints the fault table (also in test-output/reliability.md).
+./scripts/reliability.sh
