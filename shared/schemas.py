@@ -256,3 +256,35 @@ class AlertsOverview(BaseModel):
     reports: list[AlertReport]
     unsent_reports: int
     alerting: AlertingStatus | None = None
+
+
+# --- GET /models -----------------------------------------------------------------------------
+
+
+class RegisteredVersion(ModelVersionInfo):
+    """A version as GET /models lists it: its family, whether it is its champion, whether inference serves it."""
+
+    family: TrainingFamily
+    is_champion: bool = Field(False, description="Holds its model's champion alias.")
+    serving: bool = Field(False, description="The LSTM champion: what the inference workers serve.")
+
+
+class ModelsOverview(BaseModel):
+    serving_model: str | None = Field(None, description="Registered model name that inference serves.")
+    serving_version: str | None = None
+    champions: dict[str, str | None] = Field(default_factory=dict, description="Family -> champion version.")
+    versions: list[RegisteredVersion] = Field(default_factory=list)
+
+
+class Readiness(BaseModel):
+    """GET /ready's body, answered with 200 when ready and 503 otherwise; `problems` says what is missing."""
+
+    ready: bool
+    redis: bool = False
+    workers: int = 0
+    model_loaded: bool = False
+    model_name: str | None = None
+    model_version: str | None = None
+    embedding_type: str | None = None
+    registry_ok: bool | None = None
+    problems: list[str] = Field(default_factory=list)

@@ -6,15 +6,16 @@ import logging
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.schemas import (
     AlertsOverview,
     FeedbackRecord,
     Label,
-    ModelVersionInfo,
+    ModelsOverview,
     PredictBatchResponse,
     Prediction,
+    Readiness,
     TrainingFamily,
     TrainingJob,
 )
@@ -45,37 +46,6 @@ class ApiError(Exception):
     @property
     def unavailable(self) -> bool:
         return self.status == 503
-
-
-class Readiness(BaseModel):
-    """GET /ready's body; answered with 200 or 503, both carry it."""
-
-    ready: bool
-    redis: bool = False
-    workers: int = 0
-    model_loaded: bool = False
-    model_name: str | None = None
-    model_version: str | None = None
-    embedding_type: str | None = None
-    registry_ok: bool | None = None
-    problems: list[str] = Field(default_factory=list)
-
-
-class RegisteredVersion(ModelVersionInfo):
-    """A version as GET /models lists it: its family, whether it is its champion, whether inference serves it."""
-
-    family: str = ""
-    is_champion: bool = False
-    serving: bool = False
-
-
-class ModelsOverview(BaseModel):
-    """GET /models's body (mirrored here: the UI may not import the gateway)."""
-
-    serving_model: str | None = None
-    serving_version: str | None = None
-    champions: dict[str, str | None] = Field(default_factory=dict)
-    versions: list[RegisteredVersion] = Field(default_factory=list)
 
 
 _JOBS = TypeAdapter(list[TrainingJob])

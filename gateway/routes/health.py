@@ -9,24 +9,13 @@ from pydantic import BaseModel
 
 from gateway.deps import RedisDep, SettingsDep
 from gateway.inference_client import live_workers
+from shared.schemas import Readiness
 
 router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
     status: str
-
-
-class Readiness(BaseModel):
-    ready: bool
-    redis: bool
-    workers: int
-    model_loaded: bool
-    model_name: str | None = None
-    model_version: str | None = None
-    embedding_type: str | None = None
-    registry_ok: bool | None = None
-    problems: list[str]
 
 
 @router.get("/health", response_model=Health)

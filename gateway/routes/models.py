@@ -9,11 +9,10 @@ import requests
 from fastapi import APIRouter, HTTPException, status
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, Field
 
 from gateway.deps import AnalystRole, SettingsDep
 from shared.registry import list_versions
-from shared.schemas import ModelVersionInfo, TrainingFamily
+from shared.schemas import ModelsOverview, RegisteredVersion
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])
@@ -22,19 +21,6 @@ router = APIRouter(tags=["models"])
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-
-
-class RegisteredVersion(ModelVersionInfo):
-    family: TrainingFamily
-    is_champion: bool = Field(False, description="Holds its model's champion alias.")
-    serving: bool = Field(False, description="The LSTM champion: what the inference workers serve.")
-
-
-class ModelsOverview(BaseModel):
-    serving_model: str | None = Field(None, description="Registered model name that inference serves.")
-    serving_version: str | None = None
-    champions: dict[str, str | None] = Field(default_factory=dict, description="Family -> champion version.")
-    versions: list[RegisteredVersion] = Field(default_factory=list)
 
 
 @router.get(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from shared.schemas import JobState, TrainingJob
+from shared.schemas import JobState, ModelsOverview, RegisteredVersion, TrainingJob
 from shared.training_params import PARAMS_BY_FAMILY
 from ui import charts
-from ui.api import ApiError, GatewayClient, ModelsOverview, RegisteredVersion
+from ui.api import ApiError, GatewayClient
 from ui.artifacts import EVALUATION_PLOTS, ArtifactUnavailable, fetch_run_artifact
 from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
 from ui.params_form import params_form
