@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SERVICES=${SHARED_SERVICES:-$ROOT/../shared/services}
+[ -f "$SERVICES/docker-offline.sh" ] && [ -f "$SERVICES/s3-ceph.sh" ] ||
+  { echo "deploy_check: $SERVICES must hold docker-offline.sh and s3-ceph.sh (set SHARED_SERVICES)" >&2; exit 1; }
 PROJECT=air-paradis-smoke
 WORK=$(mktemp -d /tmp/deploy-check.XXXXXX)
 S3_DIR=$WORK/s3
@@ -26,8 +28,8 @@ cleanup() {
     docker compose -p "$PROJECT" -f compose/docker-compose.yml -f compose/docker-compose.smoke.yml \
       --env-file "$ENV_FILE" down -v --remove-orphans >/dev/null 2>&1
     [ -f "$WORK/forwarder.pid" ] && kill "$(cat "$WORK/forwarder.pid")" 2>/dev/null
-    S3_STATE_DIR=$S3_DIR "$SERVICES/s3-ceph.sh" stop >/dev/null 2>&1
-    "$SERVICES/docker-offline.sh" stop
+    S3_STATE_DIR=$S3_DIR bash "$SERVICES/s3-ceph.sh" stop >/dev/null 2>&1
+    bash "$SERVICES/docker-offline.sh" stop
   fi
   rm -rf "$WORK"
   exit "$status"
@@ -69,7 +71,7 @@ BOOTSTRAP_PARAMS={"dataset": "bundled-airline", "max_rows": 400, "epochs": 1, "e
 ENV
 
 step "Docker engine"
-eval "$("$SERVICES/docker-offline.sh" start)"
+eval "$(bash "$SERVICES/docker-offline.sh" start)"
 ENGINE_STARTED=1
 export DOCKER_BUILDKIT=0 COMPOSE_PROGRESS=plain
 docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'
@@ -131,7 +133,7 @@ step "S3 server (Ceph RGW) for the artifact store"
 if [ "$S3_REUSE" = 0 ]; then
   # Bound to every interface so that containers reach it through the host-gateway address.
   S3_STATE_DIR=$S3_DIR S3_PORT=$S3_PORT S3_BIND=0.0.0.0 S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY \
-    "$SERVICES/s3-ceph.sh" start
+    bash "$SERVICES/s3-ceph.sh" start
 else
   echo "a Ceph already runs on this machine: using its S3 endpoint 127.0.0.1:${S3_REUSE_PORT:-7480} via 0.0.0.0:$S3_PORT"
   cat >"$WORK/forwarder.py" <<'PY'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: lint and import contracts, the whole test suite (unit, integration against real services, UI in
-# AppTest and a real browser, the Compose stack in Docker), then the reliability suite and a 60 s soak.
+# AppTest and a real browser), the images and Compose stack in Docker, then the reliability suite and a 60 s soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
@@ -17,6 +17,9 @@ if [ "$status" -eq 5 ]; then
   exit 1
 fi
 [ "$status" -eq 0 ] || exit "$status"
+
+# Images, Compose files and workflows: builds every image and smoke-tests the stack through its gateway port.
+./scripts/deploy_check.sh
 
 # Fault injection, abuse and soak: prints the fault table (also in test-output/reliability.md).
 ./scripts/reliability.sh

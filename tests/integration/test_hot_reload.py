@@ -144,26 +144,25 @@ class Registry:
 @pytest.fixture(scope="module")
 def reload_stack(stack: Stack, tiny_champion: dict, services_dir: Path) -> Iterator[tuple[str, Registry, TcpRelay]]:
     redis_process, redis_url = start_redis(services_dir / "hot-reload-redis")
-    registry = Registry(stack, tiny_champion, redis_url)
-    first = registry.new_version()
-    registry.promote(first, None)
     relay = TcpRelay(int(stack.mlflow_url.rsplit(":", 1)[1]))
-    relay.open()
-    local = Stack(redis_url=redis_url, mlflow_url=f"http://127.0.0.1:{relay.port}", log_dir=stack.log_dir)
-    settings = {"LSTM_MODEL_NAME": MODEL_NAME, "ALIAS_POLL_INTERVAL_S": "1", "HEARTBEAT_INTERVAL_S": "0.5"}
-    worker: ManagedProcess = start_inference_worker(
-        local, "hot-reload-worker", METRICS_PORT=str(free_port()), **settings
-    )
-    gateway, url = start_gateway(local, "hot-reload-gateway", PREDICT_RATE_LIMIT_PER_MINUTE="0", **settings)
+    started: list[ManagedProcess] = [redis_process]
     try:
+        registry = Registry(stack, tiny_champion, redis_url)
+        first = registry.new_version()
+        registry.promote(first, None)
+        relay.open()
+        local = Stack(redis_url=redis_url, mlflow_url=f"http://127.0.0.1:{relay.port}", log_dir=stack.log_dir)
+        settings = {"LSTM_MODEL_NAME": MODEL_NAME, "ALIAS_POLL_INTERVAL_S": "1", "HEARTBEAT_INTERVAL_S": "0.5"}
+        started.append(start_inference_worker(local, "hot-reload-worker", METRICS_PORT=str(free_port()), **settings))
+        gateway, url = start_gateway(local, "hot-reload-gateway", PREDICT_RATE_LIMIT_PER_MINUTE="0", **settings)
+        started.append(gateway)
         assert wait_ready(url)["model_version"] == first
         _REDIS_URLS[url] = redis_url
         yield url, registry, relay
     finally:
-        gateway.stop()
-        worker.stop()
         relay.cut()
-        redis_process.stop()
+        for process in reversed(started):
+            process.stop()
 
 
 def _stream(url: str, stop: threading.Event, answers: list[tuple[int, str | None]]) -> None:
