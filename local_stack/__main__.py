@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         _say("stopped every process it started")
 
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started from a shell that ignores SIGINT in background
     try:
         redis_url = os.environ.get("REDIS_URL")
         if not redis_url:

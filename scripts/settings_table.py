@@ -25,7 +25,7 @@ def _load(path: str) -> type | None:
 
 
 def main() -> int:
-    rows: dict[str, tuple[str, list[str]]] = {}
+    rows: dict[tuple[str, str], list[str]] = {}
     for service, path in SERVICES.items():
         settings_class = _load(path)
         if settings_class is None:
@@ -36,14 +36,10 @@ def main() -> int:
                 shown = "(secret; dev default, refused in production)" if default.get_secret_value() else "(secret)"
             else:
                 shown = f"`{default}`" if default not in (None, "") else "(unset)"
-            env = name.upper()
-            if env in rows and rows[env][0] == shown:
-                rows[env][1].append(service)
-            else:
-                rows.setdefault(env, (shown, [service]))
+            rows.setdefault((name.upper(), shown), []).append(service)
     print("| variable | default | used by |")
     print("| --- | --- | --- |")
-    for env, (shown, services) in sorted(rows.items()):
+    for (env, shown), services in sorted(rows.items()):
         print(f"| `{env}` | {shown} | {', '.join(services)} |")
     return 0
 

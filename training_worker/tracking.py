@@ -9,6 +9,8 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
 from shared.registry import EMBEDDING_TYPE_TAG, FAMILY_TAG, SPLIT_HASH_TAG, TEST_PRECISION_TAG
 from training_worker.evaluation import classification_metrics, report_text
@@ -16,6 +18,22 @@ from training_worker.plots import evaluation_plots
 from training_worker.splits import Split
 
 Progress = Callable[[int, int, str], None]
+
+# Every family's pyfunc takes raw tweets and answers the same two columns, so promotion, the UI and
+# `mlflow models serve` treat them alike.
+PYFUNC_SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
+)
+# What any logged model needs at serving time besides its framework; pinned so that MLflow does not spend
+# seconds inferring requirements (and does not record a CUDA torch).
+BASE_SERVING_REQUIREMENTS = [
+    "mlflow==3.17.2",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "simplemma==2.0.0",
+    "emoji==2.16.0",
+]
 
 
 def no_progress(current: int, total: int, message: str) -> None:

@@ -12,8 +12,6 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
 
 import shared
 from shared.bert_model import DEFAULT_THRESHOLD, MODEL_ARTIFACT, BertSentimentModel, bert_input
@@ -23,7 +21,7 @@ from training_worker.evaluation import classification_metrics
 from training_worker.plots import training_curves
 from training_worker.settings import get_settings
 from training_worker.splits import Split
-from training_worker.tracking import FamilyResult, Progress, log_evaluation
+from training_worker.tracking import BASE_SERVING_REQUIREMENTS, PYFUNC_SIGNATURE, FamilyResult, Progress, log_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +29,7 @@ BUNDLED_MINILM = "bundled-minilm"
 BASE_MODEL_TAG = "base_model"
 STEP_REPORT_EVERY = 50
 # The CPU torch wheel is pinned: an unpinned `torch` pulls the multi-GB CUDA build into serving images.
-SERVING_REQUIREMENTS = [
-    "mlflow==3.17.2",
-    "torch==2.13.0",
-    "transformers==5.24.0",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "simplemma==2.0.0",
-    "emoji==2.16.0",
-]
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "text")]),
-    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
-)
+SERVING_REQUIREMENTS = [*BASE_SERVING_REQUIREMENTS, "torch==2.13.0", "transformers==5.24.0"]
 
 
 def resolve_base_model(name: str) -> str:
@@ -209,7 +195,7 @@ def train(split: Split, params: BertParams, progress: Progress) -> FamilyResult:
             artifacts={MODEL_ARTIFACT: str(model_dir)},
             code_paths=[str(Path(shared.__file__).parent)],
             pip_requirements=SERVING_REQUIREMENTS,
-            signature=SIGNATURE,
+            signature=PYFUNC_SIGNATURE,
             model_config={
                 "threshold": DEFAULT_THRESHOLD,
                 "max_length": params.max_length,

@@ -12,8 +12,6 @@ from typing import Any
 
 import joblib
 import mlflow
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -30,25 +28,13 @@ from shared.registry import EMBEDDING_TYPE_TAG
 from shared.training_params import ClassicalParams
 from training_worker.evaluation import classification_metrics
 from training_worker.splits import Split
-from training_worker.tracking import FamilyResult, Progress, log_evaluation
+from training_worker.tracking import BASE_SERVING_REQUIREMENTS, PYFUNC_SIGNATURE, FamilyResult, Progress, log_evaluation
 
 log = logging.getLogger(__name__)
 
 CLASSICAL_MODEL_TAG = "classical_model"
 # Pinned so MLflow does not spend seconds inferring them (and so `mlflow models serve` rebuilds the same env).
-SERVING_REQUIREMENTS = [
-    "mlflow==3.17.2",
-    "scikit-learn==1.9.1",
-    "joblib==1.6.0",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "simplemma==2.0.0",
-    "emoji==2.16.0",
-]
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "text")]),
-    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
-)
+SERVING_REQUIREMENTS = [*BASE_SERVING_REQUIREMENTS, "scikit-learn==1.9.1", "joblib==1.6.0"]
 # A model that calls almost nothing positive scores a perfect precision on a handful of tweets; below this
 # validation recall a candidate is only chosen when no other candidate clears it.
 MIN_VALIDATION_RECALL = 0.2
@@ -212,7 +198,7 @@ def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyRe
             artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
             code_paths=[str(Path(shared.__file__).parent)],
             pip_requirements=SERVING_REQUIREMENTS,
-            signature=SIGNATURE,
+            signature=PYFUNC_SIGNATURE,
             model_config={"threshold": DEFAULT_THRESHOLD, "embedding_type": best.vectorizer},
         )
     log.info("classical best candidate=%s val_precision=%.4f", best.name, best.validation["val_precision"])

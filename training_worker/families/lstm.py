@@ -10,8 +10,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
 
 import shared
 from shared.lstm_model import (
@@ -28,26 +26,13 @@ from shared.training_params import LstmParams
 from training_worker.embeddings import glove_matrix, word2vec_matrix
 from training_worker.plots import training_curves
 from training_worker.splits import Split
-from training_worker.tracking import FamilyResult, Progress, log_evaluation
+from training_worker.tracking import BASE_SERVING_REQUIREMENTS, PYFUNC_SIGNATURE, FamilyResult, Progress, log_evaluation
 
 log = logging.getLogger(__name__)
 
 # What `mlflow models serve` and the inference image need to run the logged model; pinned to avoid
 # MLflow's slow requirement inference (and its habit of recording a CUDA torch).
-SERVING_REQUIREMENTS = [
-    "mlflow==3.17.2",
-    "tensorflow==2.21.0",
-    "keras==3.15.1",
-    "onnxruntime==1.32.0",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "simplemma==2.0.0",
-    "emoji==2.16.0",
-]
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "text")]),
-    outputs=Schema([ColSpec("double", "probability_positive"), ColSpec("string", "label")]),
-)
+SERVING_REQUIREMENTS = [*BASE_SERVING_REQUIREMENTS, "tensorflow==2.21.0", "keras==3.15.1", "onnxruntime==1.32.0"]
 
 
 def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):
@@ -164,7 +149,7 @@ def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
             },
             code_paths=[str(Path(shared.__file__).parent)],
             pip_requirements=SERVING_REQUIREMENTS,
-            signature=SIGNATURE,
+            signature=PYFUNC_SIGNATURE,
             model_config={"threshold": DEFAULT_THRESHOLD, "embedding_type": params.embedding},
         )
     run = mlflow.active_run()
