@@ -19,7 +19,13 @@ fi
 [ "$status" -eq 0 ] || exit "$status"
 
 # Images, Compose files and workflows: builds every image and smoke-tests the stack through its gateway port.
-./scripts/deploy_check.sh
+# It needs ../shared/services (a Docker engine and a real S3 server for this machine); where that folder is
+# absent (GitHub's runners), the workflow's own image-build job covers the images instead.
+if [ -f "${SHARED_SERVICES:-../shared/services}/docker-offline.sh" ]; then
+  ./scripts/deploy_check.sh
+else
+  echo "deploy check not run: no ${SHARED_SERVICES:-../shared/services}/docker-offline.sh on this machine" >&2
+fi
 
 # Fault injection, abuse and soak: prints the fault table (also in test-output/reliability.md).
 ./scripts/reliability.sh
