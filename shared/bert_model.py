@@ -7,13 +7,14 @@ Training (training_worker) writes it; the pyfunc reads raw tweets and answers a 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 
+from shared.sentiment_pyfunc import SentimentPyfunc
+
 MODEL_ARTIFACT = "bert_model"
-DEFAULT_THRESHOLD = 0.5
 PREDICT_BATCH = 64
 
 
@@ -24,7 +25,7 @@ def bert_input(text: str) -> str:
     return preprocess_to_text(text) or text.strip()
 
 
-class BertSentimentModel(mlflow.pyfunc.PythonModel):
+class BertSentimentModel(SentimentPyfunc):
     def load_context(self, context: Any) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
@@ -32,13 +33,13 @@ class BertSentimentModel(mlflow.pyfunc.PythonModel):
 
         path = context.artifacts[MODEL_ARTIFACT]
         config = getattr(context, "model_config", None) or {}
-        self.threshold = float(config.get("threshold", DEFAULT_THRESHOLD))
+        self.read_threshold(context)
         self.max_length = int(config.get("max_length", 64))
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path).to(self.device).eval()
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         out = []
@@ -54,16 +55,3 @@ class BertSentimentModel(mlflow.pyfunc.PythonModel):
                 logits = self.model(**batch).logits
                 out.append(torch.softmax(logits, dim=-1)[:, 1].float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        import pandas as pd
-
-        if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text"].astype(str).tolist()
-        elif isinstance(model_input, str):
-            texts = [model_input]
-        else:
-            texts = [str(t) for t in model_input]
-        scores = self.predict_proba(texts).astype(float)
-        labels = ["positive" if p >= self.threshold else "negative" for p in scores]
-        return pd.DataFrame({"probability_positive": scores, "label": labels})

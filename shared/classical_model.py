@@ -6,13 +6,14 @@ Training (training_worker) writes it and anything that loads the pyfunc reads it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 
+from shared.sentiment_pyfunc import SentimentPyfunc
+
 PIPELINE_ARTIFACT = "sklearn_pipeline"
-DEFAULT_THRESHOLD = 0.5
 
 
 def positive_scores(pipeline: Any, texts: list[str]) -> np.ndarray:
@@ -23,27 +24,14 @@ def positive_scores(pipeline: Any, texts: list[str]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(pipeline.decision_function(texts), dtype=float)))
 
 
-class ClassicalSentimentModel(mlflow.pyfunc.PythonModel):
+class ClassicalSentimentModel(SentimentPyfunc):
     def load_context(self, context: Any) -> None:
         import joblib
 
         self.pipeline = joblib.load(context.artifacts[PIPELINE_ARTIFACT])
-        config = getattr(context, "model_config", None) or {}
-        self.threshold = float(config.get("threshold", DEFAULT_THRESHOLD))
+        self.read_threshold(context)
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        import pandas as pd
-
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         from shared.preprocessing import preprocess_to_text
 
-        if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text"].astype(str).tolist()
-        elif isinstance(model_input, str):
-            texts = [model_input]
-        else:
-            texts = [str(t) for t in model_input]
-        if not texts:
-            return pd.DataFrame({"probability_positive": np.zeros(0), "label": []})
-        scores = positive_scores(self.pipeline, [preprocess_to_text(t) for t in texts])
-        labels = ["positive" if p >= self.threshold else "negative" for p in scores]
-        return pd.DataFrame({"probability_positive": scores.astype(float), "label": labels})
+        return positive_scores(self.pipeline, [preprocess_to_text(t) for t in texts])

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 
+from shared.sentiment_pyfunc import SentimentPyfunc
 from shared.text_encoding import SequenceEncoder
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 KERAS_ARTIFACT = "keras_model"
 ONNX_ARTIFACT = "onnx_model"
 ENCODER_ARTIFACT = "encoder"
-DEFAULT_THRESHOLD = 0.5
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 
@@ -70,15 +69,15 @@ def _median_call_ms(fn: BatchFn, ids: np.ndarray, calls: int = 30) -> float:
     return float(np.median(timings) * 1000)
 
 
-class LstmSentimentModel(mlflow.pyfunc.PythonModel):
+class LstmSentimentModel(SentimentPyfunc):
     """pyfunc wrapper: raw tweets in, probability of "positive" out."""
 
     fast_path_name: str = "unloaded"
     fast_path_timings_ms: dict[str, float]
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: Any) -> None:
         config = dict(context.model_config or {})
-        self.threshold = float(config.get("threshold", DEFAULT_THRESHOLD))
+        self.read_threshold(context)
         self.embedding_type = str(config.get("embedding_type", "unknown"))
         self.encoder = SequenceEncoder.load(Path(context.artifacts[ENCODER_ARTIFACT]))
         self._select_fast_path(context.artifacts, os.environ.get("LSTM_FAST_PATH", "auto"))
@@ -109,18 +108,3 @@ class LstmSentimentModel(mlflow.pyfunc.PythonModel):
         if not texts:
             return np.zeros((0,), dtype=np.float32)
         return self._run(self.encoder.encode(texts))
-
-    def label_of(self, probability_positive: float) -> str:
-        return "positive" if probability_positive >= self.threshold else "negative"
-
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        import pandas as pd
-
-        if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text"].astype(str).tolist()
-        elif isinstance(model_input, str):
-            texts = [model_input]
-        else:
-            texts = [str(t) for t in model_input]
-        probabilities = self.predict_proba(texts)
-        return pd.DataFrame({"probability_positive": probabilities, "label": [self.label_of(p) for p in probabilities]})

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+import shared
 from shared.registry import EMBEDDING_TYPE_TAG, FAMILY_TAG, SPLIT_HASH_TAG, TEST_PRECISION_TAG
+from shared.sentiment_pyfunc import DEFAULT_THRESHOLD, SentimentPyfunc
 from training_worker.evaluation import classification_metrics, report_text
 from training_worker.plots import evaluation_plots
 from training_worker.splits import Split
@@ -70,6 +73,39 @@ def log_evaluation(
         report.write_text(report_text(y_true, probability_positive, threshold), encoding="utf-8")
         mlflow.log_artifact(str(report), artifact_path="reports")
     return metrics
+
+
+def log_sentiment_model(
+    python_model: SentimentPyfunc,
+    artifacts: dict[str, str],
+    framework_requirements: list[str],
+    model_config: dict[str, object],
+    tags: dict[str, str],
+    test_metrics: dict[str, float],
+    train_seconds: float,
+) -> FamilyResult:
+    """Log a family's pyfunc in the active run, the same way for every family, and describe it for registration.
+
+    Call it while the artifact files still exist: MLflow copies them during the call.
+    """
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=python_model,
+        artifacts=artifacts,
+        code_paths=[str(Path(shared.__file__).parent)],
+        pip_requirements=[*BASE_SERVING_REQUIREMENTS, *framework_requirements],
+        signature=PYFUNC_SIGNATURE,
+        model_config={"threshold": DEFAULT_THRESHOLD, **model_config},
+    )
+    run = mlflow.active_run()
+    assert run is not None
+    return FamilyResult(
+        run_id=run.info.run_id,
+        model_uri=info.model_uri,
+        test_metrics=test_metrics,
+        tags=tags,
+        train_seconds=train_seconds,
+    )
 
 
 def register(client: MlflowClient, result: FamilyResult, model_name: str, family: str, split: Split) -> str:

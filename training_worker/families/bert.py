@@ -13,15 +13,15 @@ from typing import Any
 import mlflow
 import numpy as np
 
-import shared
-from shared.bert_model import DEFAULT_THRESHOLD, MODEL_ARTIFACT, BertSentimentModel, bert_input
+from shared.bert_model import MODEL_ARTIFACT, BertSentimentModel, bert_input
 from shared.registry import EMBEDDING_TYPE_TAG
+from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
 from shared.training_params import BertParams
 from training_worker.evaluation import classification_metrics
 from training_worker.plots import training_curves
 from training_worker.settings import get_settings
 from training_worker.splits import Split
-from training_worker.tracking import BASE_SERVING_REQUIREMENTS, PYFUNC_SIGNATURE, FamilyResult, Progress, log_evaluation
+from training_worker.tracking import FamilyResult, Progress, log_evaluation, log_sentiment_model
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ BUNDLED_MINILM = "bundled-minilm"
 BASE_MODEL_TAG = "base_model"
 STEP_REPORT_EVERY = 50
 # The CPU torch wheel is pinned: an unpinned `torch` pulls the multi-GB CUDA build into serving images.
-SERVING_REQUIREMENTS = [*BASE_SERVING_REQUIREMENTS, "torch==2.13.0", "transformers==5.24.0"]
+SERVING_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0"]
 
 
 def resolve_base_model(name: str) -> str:
@@ -189,26 +189,12 @@ def train(split: Split, params: BertParams, progress: Progress) -> FamilyResult:
         model_dir = out / "bert_model"
         trainer.model.to("cpu").save_pretrained(model_dir)
         trainer.tokenizer.save_pretrained(model_dir)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=BertSentimentModel(),
-            artifacts={MODEL_ARTIFACT: str(model_dir)},
-            code_paths=[str(Path(shared.__file__).parent)],
-            pip_requirements=SERVING_REQUIREMENTS,
-            signature=PYFUNC_SIGNATURE,
-            model_config={
-                "threshold": DEFAULT_THRESHOLD,
-                "max_length": params.max_length,
-                "embedding_type": "bert",
-                "base_model": base_name,
-            },
+        return log_sentiment_model(
+            BertSentimentModel(),
+            {MODEL_ARTIFACT: str(model_dir)},
+            SERVING_REQUIREMENTS,
+            {"max_length": params.max_length, "embedding_type": "bert", "base_model": base_name},
+            {EMBEDDING_TYPE_TAG: "bert", BASE_MODEL_TAG: base_name},
+            test_metrics,
+            train_seconds,
         )
-    run = mlflow.active_run()
-    assert run is not None
-    return FamilyResult(
-        run_id=run.info.run_id,
-        model_uri=info.model_uri,
-        test_metrics=test_metrics,
-        tags={EMBEDDING_TYPE_TAG: "bert", BASE_MODEL_TAG: base_name},
-        train_seconds=train_seconds,
-    )

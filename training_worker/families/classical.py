@@ -21,20 +21,20 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-import shared
-from shared.classical_model import DEFAULT_THRESHOLD, PIPELINE_ARTIFACT, ClassicalSentimentModel, positive_scores
+from shared.classical_model import PIPELINE_ARTIFACT, ClassicalSentimentModel, positive_scores
 from shared.preprocessing import preprocess_to_text
 from shared.registry import EMBEDDING_TYPE_TAG
+from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
 from shared.training_params import ClassicalParams
 from training_worker.evaluation import classification_metrics
 from training_worker.splits import Split
-from training_worker.tracking import BASE_SERVING_REQUIREMENTS, PYFUNC_SIGNATURE, FamilyResult, Progress, log_evaluation
+from training_worker.tracking import FamilyResult, Progress, log_evaluation, log_sentiment_model
 
 log = logging.getLogger(__name__)
 
 CLASSICAL_MODEL_TAG = "classical_model"
 # Pinned so MLflow does not spend seconds inferring them (and so `mlflow models serve` rebuilds the same env).
-SERVING_REQUIREMENTS = [*BASE_SERVING_REQUIREMENTS, "scikit-learn==1.9.1", "joblib==1.6.0"]
+SERVING_REQUIREMENTS = ["scikit-learn==1.9.1", "joblib==1.6.0"]
 # A model that calls almost nothing positive scores a perfect precision on a handful of tweets; below this
 # validation recall a candidate is only chosen when no other candidate clears it.
 MIN_VALIDATION_RECALL = 0.2
@@ -192,22 +192,13 @@ def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyRe
     with tempfile.TemporaryDirectory() as tmp:
         pipeline_path = Path(tmp) / "pipeline.joblib"
         joblib.dump(best.search.best_estimator_, pipeline_path)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ClassicalSentimentModel(),
-            artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
-            code_paths=[str(Path(shared.__file__).parent)],
-            pip_requirements=SERVING_REQUIREMENTS,
-            signature=PYFUNC_SIGNATURE,
-            model_config={"threshold": DEFAULT_THRESHOLD, "embedding_type": best.vectorizer},
+        log.info("classical best candidate=%s val_precision=%.4f", best.name, best.validation["val_precision"])
+        return log_sentiment_model(
+            ClassicalSentimentModel(),
+            {PIPELINE_ARTIFACT: str(pipeline_path)},
+            SERVING_REQUIREMENTS,
+            {"embedding_type": best.vectorizer},
+            {EMBEDDING_TYPE_TAG: best.vectorizer, CLASSICAL_MODEL_TAG: best.model},
+            test_metrics,
+            train_seconds,
         )
-    log.info("classical best candidate=%s val_precision=%.4f", best.name, best.validation["val_precision"])
-    run = mlflow.active_run()
-    assert run is not None
-    return FamilyResult(
-        run_id=run.info.run_id,
-        model_uri=info.model_uri,
-        test_metrics=test_metrics,
-        tags={EMBEDDING_TYPE_TAG: best.vectorizer, CLASSICAL_MODEL_TAG: best.model},
-        train_seconds=train_seconds,
-    )

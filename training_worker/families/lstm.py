@@ -11,9 +11,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-import shared
 from shared.lstm_model import (
-    DEFAULT_THRESHOLD,
     ENCODER_ARTIFACT,
     KERAS_ARTIFACT,
     ONNX_ARTIFACT,
@@ -21,18 +19,19 @@ from shared.lstm_model import (
 )
 from shared.preprocessing import preprocess
 from shared.registry import EMBEDDING_TYPE_TAG
+from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
 from shared.text_encoding import SequenceEncoder
 from shared.training_params import LstmParams
 from training_worker.embeddings import glove_matrix, word2vec_matrix
 from training_worker.plots import training_curves
 from training_worker.splits import Split
-from training_worker.tracking import BASE_SERVING_REQUIREMENTS, PYFUNC_SIGNATURE, FamilyResult, Progress, log_evaluation
+from training_worker.tracking import FamilyResult, Progress, log_evaluation, log_sentiment_model
 
 log = logging.getLogger(__name__)
 
-# What `mlflow models serve` and the inference image need to run the logged model; pinned to avoid
+# The framework pins this model needs at serving time, beside tracking.BASE_SERVING_REQUIREMENTS; pinned to avoid
 # MLflow's slow requirement inference (and its habit of recording a CUDA torch).
-SERVING_REQUIREMENTS = [*BASE_SERVING_REQUIREMENTS, "tensorflow==2.21.0", "keras==3.15.1", "onnxruntime==1.32.0"]
+SERVING_REQUIREMENTS = ["tensorflow==2.21.0", "keras==3.15.1", "onnxruntime==1.32.0"]
 
 
 def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):
@@ -139,25 +138,16 @@ def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
         export_onnx(model, onnx_path, x_test)
         encoder_path = out / "encoder.json"
         encoder.save(encoder_path)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=LstmSentimentModel(),
-            artifacts={
+        return log_sentiment_model(
+            LstmSentimentModel(),
+            {
                 KERAS_ARTIFACT: str(keras_path),
                 ONNX_ARTIFACT: str(onnx_path),
                 ENCODER_ARTIFACT: str(encoder_path),
             },
-            code_paths=[str(Path(shared.__file__).parent)],
-            pip_requirements=SERVING_REQUIREMENTS,
-            signature=PYFUNC_SIGNATURE,
-            model_config={"threshold": DEFAULT_THRESHOLD, "embedding_type": params.embedding},
+            SERVING_REQUIREMENTS,
+            {"embedding_type": params.embedding},
+            {EMBEDDING_TYPE_TAG: params.embedding},
+            test_metrics,
+            train_seconds,
         )
-    run = mlflow.active_run()
-    assert run is not None
-    return FamilyResult(
-        run_id=run.info.run_id,
-        model_uri=info.model_uri,
-        test_metrics=test_metrics,
-        tags={EMBEDDING_TYPE_TAG: params.embedding},
-        train_seconds=train_seconds,
-    )
