@@ -1,17 +1,17 @@
-"""Coalesces concurrent /predict calls of this gateway process into few `inference.predict` tasks.
+"""Coalesces concurrent /predict calls of this gateway process into few prediction calls.
 
-Why: one Celery message per HTTP request caps the system near the broker's rate (~900 trivial tasks/s on
-2 cores, ~1.4 ms per round trip) whatever the model costs. Here, requests that arrive while earlier batches
-are in flight join one pending batch, which leaves as a single task; each caller gets its own slice back
-(its own prediction ids and the model version that computed them: the worker answers per tweet).
+Why: every call costs an XADD here, a decode, a reply and a PUBLISH, each a slice of the gateway's one event
+loop and of the worker's CPU. Under load, requests that arrive while earlier calls are in flight join one
+pending batch, which leaves as a single call; each caller gets its own slice back (its own prediction ids and
+the model version that computed them: the worker answers per tweet).
 
-Policy (the worker's batcher follows the same rule, see `inference_worker/batching.py`):
+Policy (the worker reads the same way: every call waiting, never waiting for more):
 * A request that finds fewer than `max_in_flight` batches in flight leaves at once: a lone request never
-  waits for company, so its latency is one task round trip.
+  waits for company, so its latency is one call round trip.
 * Otherwise it waits in the pending batch, which leaves when a batch in flight comes back, when it holds
   `max_batch_size` tweets, or at the latest `window_ms` after its first request arrived (the bound on the
   extra wait, even if every worker is slow).
-* A request of more tweets than `max_batch_size` (/predict/batch) travels alone, in order.
+* A request of `max_batch_size` tweets or more (/predict/batch) travels alone, in order.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.logging_setup import kv
 
 log = logging.getLogger(__name__)
 
 # Sends one batch: (texts, request id per text) -> one answer per text, in order.
-Dispatch = Callable[[list[str], list[str]], Awaitable[list[dict]]]
+Dispatch = Callable[[list[str], list[str]], Awaitable[list[Any]]]
 # Called with each request's wait in the pending batch (seconds) and the size of the batch it left in.
 Observer = Callable[[float, int], None]
 
@@ -37,7 +38,7 @@ Observer = Callable[[float, int], None]
 class _Waiting:
     texts: list[str]
     request_id: str
-    future: asyncio.Future[list[dict]]
+    future: asyncio.Future[list[Any]]
     arrived: float = field(default_factory=time.perf_counter)
 
 
@@ -67,21 +68,23 @@ class Coalescer:
     def in_flight(self) -> int:
         return self._in_flight
 
-    async def predict(self, texts: list[str], request_id: str) -> list[dict]:
+    async def predict(self, texts: list[str], request_id: str) -> list[Any]:
         """Answers for `texts`, in order; raises whatever the dispatch of its batch raised."""
         loop = asyncio.get_running_loop()
         waiting = _Waiting(list(texts), request_id, loop.create_future())
-        if len(texts) >= self.max_batch_size:
-            self._launch([waiting])  # big enough alone; never mixes into (or delays) a small batch
-        else:
-            if self._pending_size + len(texts) > self.max_batch_size:
-                self._flush()
-            self._pending.append(waiting)
-            self._pending_size += len(texts)
-            if self._pending_size >= self.max_batch_size or self._in_flight < self.max_in_flight:
-                self._flush()
-            elif self._timer is None:
-                self._timer = loop.call_later(self.window_s, self._flush)
+        if len(texts) >= self.max_batch_size or (not self._pending and self._in_flight < self.max_in_flight):
+            # Leaves alone and at once, on the caller's own task: no hand-off to another task and back.
+            self._in_flight += 1
+            await self._run([waiting])
+            return waiting.future.result()
+        if self._pending_size + len(texts) > self.max_batch_size:
+            self._flush()
+        self._pending.append(waiting)
+        self._pending_size += len(texts)
+        if self._pending_size >= self.max_batch_size or self._in_flight < self.max_in_flight:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.window_s, self._flush)
         return await waiting.future
 
     def _flush(self) -> None:
@@ -112,7 +115,11 @@ class Coalescer:
                 raise RuntimeError(f"the worker answered {len(answers)} predictions for {len(texts)} tweets")
         except BaseException as exc:
             for item in batch:
-                if not item.future.done():
+                if item.future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    item.future.cancel()
+                else:
                     item.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise

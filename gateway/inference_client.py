@@ -1,10 +1,10 @@
-"""Sends prediction tasks to the inference queue and waits for their answers, failing explicitly, never hanging.
+"""Sends prediction calls to the inference workers and waits for their replies, failing explicitly, never hanging.
 
-Waiting costs no thread and no polling: the worker's Celery result backend stores each result under
-`celery-task-meta-<task id>` and publishes it on a channel of the same name. This process names its tasks
-`gw-<instance>-<uuid>` and holds one pattern subscription to its own prefix on an asyncio Redis connection;
-one listener resolves the future of whichever task answered. After a reconnect it reads the stored results
-of the tasks still waiting, so an answer published while the subscription was down is not lost.
+A call is one entry on the `inference:calls` stream (shared/redis_keys.py), XADDed from the event loop: no
+thread hop, no Celery message to build. Waiting costs no thread and no polling either: this process holds one
+subscription to its own reply channel, and one listener resolves the future of whichever call a worker
+answered. After a reconnect it reads the stored copies of the replies to the calls still waiting, so a reply
+published while the subscription was down is not lost. The worker side is inference_worker/call_consumer.py.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from typing import Any
 import anyio
 import redis
 import redis.asyncio as aioredis
-from celery import Celery
-from kombu.exceptions import OperationalError
+from pydantic import TypeAdapter, ValidationError
 
 from shared import redis_keys
-from shared.celery_config import INFERENCE_QUEUE, PREDICT_TASK, make_celery
+from shared.events import STREAM_MAXLEN
 from shared.logging_setup import kv
+from shared.schemas import PredictCall, Prediction, PredictReply
 
 log = logging.getLogger(__name__)
 
-RESULT_KEY_PREFIX = "celery-task-meta-"  # Celery's Redis result backend: key and pub/sub channel per task
+_REPLIES = TypeAdapter(list[PredictReply])
 
 
 class InferenceUnavailable(Exception):
@@ -60,29 +60,29 @@ def _fresh(raw_states: list[Any], max_age_s: float) -> list[dict]:
 
 
 class InferenceClient:
-    """One per gateway process: sends batches of tweets as `inference.predict` tasks and awaits their results."""
+    """One per gateway process: sends batches of tweets as prediction calls and awaits their replies."""
 
     def __init__(self, redis_url: str, worker_max_age_s: float, liveness_cache_s: float = 0.5) -> None:
-        self._redis_url = redis_url
-        self._prefix = f"gw-{uuid.uuid4().hex[:12]}-"
-        # Its own Celery app with no result backend: sending then skips Celery's per-task SUBSCRIBE (this class
-        # waits on one pattern subscription instead). Workers still store and publish every result.
-        self._celery: Celery = make_celery("gateway-predict", redis_url, result_backend="disabled")
+        self._reply_channel = redis_keys.predict_reply_channel(uuid.uuid4().hex[:12])
         self._redis = aioredis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=5.0)
-        self._waiting: dict[str, asyncio.Future[dict]] = {}
+        self._waiting: dict[str, asyncio.Future[PredictReply]] = {}
         self._listener: asyncio.Task[None] | None = None
-        self._cleanups: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
         self._closed = False
         self._worker_max_age_s = worker_max_age_s
         self._liveness_cache_s = liveness_cache_s
         self._liveness: tuple[float, int] = (0.0, 0)
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        """This process's asyncio Redis client, shared with the other hot-path checks (the rate limit)."""
+        return self._redis
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name="inference-results")
+            self._listener = asyncio.create_task(self._listen(), name="inference-replies")
 
     async def close(self) -> None:
         self._closed = True
@@ -113,106 +113,91 @@ class InferenceClient:
 
     # --- one batch -------------------------------------------------------------------------------
 
-    async def predict(self, texts: list[str], request_ids: list[str], timeout_s: float) -> list[dict]:
-        """Predictions for `texts` (one task), or InferenceUnavailable saying why not."""
+    async def predict(self, texts: list[str], request_ids: list[str], timeout_s: float) -> list[Prediction]:
+        """Predictions for `texts` (one call), or InferenceUnavailable saying why not."""
         await self.start()
-        with anyio.move_on_after(min(2.0, timeout_s)):
-            await self._subscribed.wait()
-        task_id = self._prefix + uuid.uuid4().hex
-        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
-        self._waiting[task_id] = future
+        if not self._subscribed.is_set():
+            with anyio.move_on_after(min(2.0, timeout_s)):
+                await self._subscribed.wait()
+        now = time.time()
+        call = PredictCall(
+            call_id=uuid.uuid4().hex,
+            reply_to=self._reply_channel,
+            texts=texts,
+            request_ids=request_ids,
+            sent_at=now,
+            deadline=now + timeout_s,
+        )
+        future: asyncio.Future[PredictReply] = asyncio.get_running_loop().create_future()
+        self._waiting[call.call_id] = future
         try:
-            await anyio.to_thread.run_sync(self._send, task_id, texts, request_ids, timeout_s)
+            try:
+                await self._redis.xadd(
+                    redis_keys.PREDICT_CALLS_STREAM,
+                    {"call": call.model_dump_json()},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            except (redis.RedisError, OSError) as exc:
+                log.warning("broker unavailable %s", kv(request_id=request_ids[0], error=exc))
+                raise InferenceUnavailable("the message broker (Redis) is unreachable") from exc
             try:
                 async with asyncio.timeout(timeout_s):
-                    meta = await future
+                    reply = await future
             except TimeoutError:
-                log.warning("no worker answer %s", kv(request_id=request_ids[0], task_id=task_id, timeout_s=timeout_s))
+                log.warning("no worker answer %s", kv(request_id=request_ids[0], call_id=call.call_id))
                 raise InferenceUnavailable(f"no inference worker answered within {timeout_s:g} s") from None
         finally:
-            self._waiting.pop(task_id, None)
-        # The answer is here; its stored copy would only sit in Redis until result_expires. Deleted off the
-        # caller's path: the caller does not wait for this round trip.
-        cleanup = asyncio.create_task(self._forget(task_id))
-        self._cleanups.add(cleanup)
-        cleanup.add_done_callback(self._cleanups.discard)
-        return _unwrap(meta, task_id, request_ids[0])
+            self._waiting.pop(call.call_id, None)
+        if reply.error is not None:
+            log.warning("call failed %s", kv(request_id=request_ids[0], call_id=call.call_id, error=reply.error))
+            raise InferenceUnavailable(f"the inference worker could not answer: {reply.error}")
+        return reply.predictions
 
-    async def _forget(self, task_id: str) -> None:
-        with contextlib.suppress(redis.RedisError, OSError):
-            await self._redis.delete(RESULT_KEY_PREFIX + task_id)
+    # --- replies listener ------------------------------------------------------------------------
 
-    def _send(self, task_id: str, texts: list[str], request_ids: list[str], timeout_s: float) -> None:
+    def _resolve(self, reply: PredictReply) -> None:
+        future = self._waiting.get(reply.call_id)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    def _resolve_all(self, raw: bytes | str) -> None:
         try:
-            self._celery.send_task(
-                PREDICT_TASK,
-                args=[texts],
-                kwargs={"request_ids": request_ids, "sent_at": time.time()},
-                task_id=task_id,
-                queue=INFERENCE_QUEUE,
-                # A task nobody started before the caller gave up is dropped rather than computed for nobody.
-                expires=timeout_s,
-                retry=True,
-                retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1, "interval_max": 0.2},
-            )
-        except (OperationalError, redis.RedisError, OSError) as exc:
-            log.warning("broker unavailable %s", kv(request_id=request_ids[0], error=exc))
-            raise InferenceUnavailable("the message broker (Redis) is unreachable") from exc
-
-    # --- results listener ------------------------------------------------------------------------
-
-    def _resolve(self, task_id: str, raw: bytes | str) -> None:
-        future = self._waiting.get(task_id)
-        if future is None or future.done():
+            replies = _REPLIES.validate_json(raw)
+        except ValidationError:
+            log.warning("unreadable reply dropped %s", kv(channel=self._reply_channel))
             return
-        try:
-            meta = json.loads(raw)
-        except ValueError:
-            future.set_exception(InferenceUnavailable("the inference worker sent an unreadable answer"))
-            return
-        if meta.get("status") in ("SUCCESS", "FAILURE", "REVOKED"):
-            future.set_result(meta)
+        for reply in replies:
+            self._resolve(reply)
 
     async def _recover(self) -> None:
-        """Results stored while the subscription was down: read them once it is back."""
-        task_ids = list(self._waiting)
-        if not task_ids:
+        """Replies sent while the subscription was down: read their stored copies once it is back."""
+        call_ids = list(self._waiting)
+        if not call_ids:
             return
-        stored = await self._redis.mget([RESULT_KEY_PREFIX + t for t in task_ids])
-        for task_id, raw in zip(task_ids, stored, strict=True):
+        stored = await self._redis.mget([redis_keys.predict_reply(c) for c in call_ids])
+        for raw in stored:
             if raw is not None:
-                self._resolve(task_id, raw)
+                with contextlib.suppress(ValidationError):
+                    self._resolve(PredictReply.model_validate_json(raw))
 
     async def _listen(self) -> None:
-        pattern = RESULT_KEY_PREFIX + self._prefix + "*"
         while not self._closed:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(pattern)
+                await pubsub.subscribe(self._reply_channel)
                 self._subscribed.set()
                 await self._recover()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        continue
-                    channel = message["channel"]
-                    channel = channel.decode() if isinstance(channel, bytes) else channel
-                    self._resolve(channel.removeprefix(RESULT_KEY_PREFIX), message["data"])
+                    if message is not None:
+                        self._resolve_all(message["data"])
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
                 self._subscribed.clear()
-                log.warning("result listener reconnecting %s", kv(error=exc.__class__.__name__))
+                log.warning("reply listener reconnecting %s", kv(error=exc.__class__.__name__))
                 await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
-
-
-def _unwrap(meta: dict, task_id: str, request_id: str) -> list[dict]:
-    if meta.get("status") == "SUCCESS":
-        return meta["result"]
-    error = meta.get("result") or {}
-    reason = f"{error.get('exc_type', 'Error')}: {' '.join(str(m) for m in error.get('exc_message') or [])}".strip()
-    log.warning("inference task failed %s", kv(request_id=request_id, task_id=task_id, error=reason))
-    raise InferenceUnavailable(f"the inference worker could not answer: {reason}")

@@ -7,9 +7,11 @@ import logging
 import time
 
 import redis
+import redis.asyncio as aioredis
 from fastapi import HTTPException, Request, status
 
-from gateway.deps import API_KEY_HEADER, RedisDep, SettingsDep, role_of_key
+from gateway.deps import API_KEY_HEADER, SettingsDep, role_of_key
+from gateway.settings import GatewaySettings
 from shared.logging_setup import kv
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,8 @@ def caller_identity(request: Request, settings: SettingsDep) -> str:
     return "ip:" + (request.client.host if request.client else "unknown")
 
 
-def enforce_predict_rate_limit(request: Request, settings: SettingsDep, redis_client: RedisDep) -> None:
+async def enforce_predict_rate_limit(request: Request, settings: GatewaySettings, redis_client: aioredis.Redis) -> None:
+    """Async, on the event loop: a sync Redis call would cost a threadpool hop on every prediction request."""
     limit = settings.predict_rate_limit_per_minute
     if limit <= 0:
         return
@@ -36,10 +39,10 @@ def enforce_predict_rate_limit(request: Request, settings: SettingsDep, redis_cl
     window = int(now // WINDOW_S)
     key = f"{KEY_PREFIX}{caller_identity(request, settings)}:{window}"
     try:
-        pipe = redis_client.pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, WINDOW_S + 5)
-        count = int(pipe.execute()[0])
+        async with redis_client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, WINDOW_S + 5)
+            count = int((await pipe.execute())[0])
     except (redis.RedisError, OSError) as exc:
         # Redis down: the route itself answers 503 with the reason; refusing here as well would only hide it.
         log.warning("rate limit not checked %s", kv(request_id=getattr(request.state, "request_id", None), error=exc))

@@ -20,7 +20,7 @@ PORT_SEARCH = 16
 
 BATCH_SIZE = Histogram(
     "inference_batch_size",
-    "Tweets per model call after micro-batching.",
+    "Tweets per model call (the calls of one read, combined).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 MODEL_COMPUTE_SECONDS = Histogram(
@@ -30,14 +30,10 @@ MODEL_COMPUTE_SECONDS = Histogram(
 )
 QUEUE_WAIT_SECONDS = Histogram(
     "inference_queue_wait_seconds",
-    "From the gateway sending a task to this worker starting it (broker queue wait).",
+    "From the gateway sending a call to this worker reading it (stream wait).",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
-BATCHER_WAIT_SECONDS = Histogram(
-    "inference_batcher_wait_seconds",
-    "From a task handing its tweets to the batcher to its batch starting.",
-    buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
-)
+CALLS_EXPIRED = Counter("inference_calls_expired_total", "Calls read after their caller's deadline, dropped.")
 PREDICTIONS = Counter("inference_predictions_total", "Tweets answered.", ["model_version"])
 MODEL_VERSION = Gauge(
     "inference_model_version_info", "1 for the model version this process serves now.", ["model_name", "version"]

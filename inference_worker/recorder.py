@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis
+from redis.client import Pipeline
 
 from shared import redis_keys
 from shared.schemas import Prediction, PredictionRecord, utc_now
 
 
-def record_predictions(
-    client: redis.Redis,
+def add_prediction_records(
+    pipe: Pipeline,
     predictions: Sequence[Prediction],
     texts: Sequence[str],
-    request_ids: str | Sequence[str | None] | None,
+    request_ids: Sequence[str | None],
     ttl_s: int,
 ) -> None:
-    """One round trip for the whole batch; `request_ids` is one id for all, or one per prediction."""
+    """Queues one record per prediction on `pipe`: the caller sends them with its reply, in one round trip."""
     now = utc_now()
-    if request_ids is None or isinstance(request_ids, str):
-        request_ids = [request_ids] * len(predictions)
-    pipe = client.pipeline(transaction=False)
     for prediction, text, request_id in zip(predictions, texts, request_ids, strict=True):
-        record = PredictionRecord(**prediction.model_dump(), text=text, created_at=now, request_id=request_id)
+        # Built from already validated parts: no second validation on the answer's path.
+        record = PredictionRecord.model_construct(**dict(prediction), text=text, created_at=now, request_id=request_id)
         pipe.set(redis_keys.prediction(prediction.prediction_id), record.model_dump_json(), ex=ttl_s)
-    pipe.execute()

@@ -1,4 +1,4 @@
-"""Per-process serving state: the model store, the micro-batcher, a heartbeat for /ready, the promotion listener.
+"""Per-process serving state: the model store, the call consumers, a heartbeat for /ready, the promotion listener.
 
 Created lazily in the process that serves (never in the parent of a prefork pool: TensorFlow hangs across fork).
 """
@@ -16,13 +16,13 @@ import time
 import redis
 
 from inference_worker import metrics
-from inference_worker.batching import BatchResult, MicroBatcher
+from inference_worker.call_consumer import CallConsumer
 from inference_worker.model_store import ModelStore
 from inference_worker.settings import InferenceSettings, get_settings
 from shared import events, redis_keys
 from shared.logging_setup import kv
 from shared.redis_client import connect
-from shared.schemas import ModelPromotedEvent
+from shared.schemas import ModelPromotedEvent, Prediction, new_id
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,33 @@ class WorkerRuntime:
         self.store = ModelStore(settings.mlflow_tracking_uri, settings.lstm_model_name, settings.champion_alias)
         self._stop = threading.Event()
         self.started_at = time.time()
-        self.batcher = MicroBatcher(self._run_batch, settings.batch_window_ms, settings.max_batch_size)
         self.metrics_port: int | None = None
 
-    def _run_batch(self, texts: list[str]) -> BatchResult:
-        serving = self.store.current  # read once: the whole batch uses (and names) this one model
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """One prediction per tweet, in order, all from the model serving now (a swap mid-call cannot mix two)."""
+        serving = self.store.current
         if serving is None:
             raise NoModelLoaded(self.store.last_error or "no champion model is loaded yet")
-        started = time.perf_counter()
-        probabilities = serving.model.predict_proba(texts)
-        compute_s = time.perf_counter() - started
-        metrics.BATCH_SIZE.observe(len(texts))
-        metrics.MODEL_COMPUTE_SECONDS.observe(compute_s)
-        return BatchResult([float(p) for p in probabilities], serving, compute_s, len(texts))
+        probabilities: list[float] = []
+        step = self.settings.max_batch_size
+        for start in range(0, len(texts), step):
+            chunk = texts[start : start + step]
+            started = time.perf_counter()
+            probabilities.extend(float(p) for p in serving.model.predict_proba(chunk))
+            metrics.MODEL_COMPUTE_SECONDS.observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.observe(len(chunk))
+        metrics.PREDICTIONS.labels(model_version=serving.version).inc(len(texts))
+        return [
+            Prediction(
+                prediction_id=new_id(),
+                label=serving.model.label_of(p),
+                probability_positive=round(p, 6),
+                model_name=serving.name,
+                model_version=serving.version,
+                embedding_type=serving.embedding_type,
+            )
+            for p in probabilities
+        ]
 
     def start(self) -> None:
         self.metrics_port = metrics.start_metrics_server(self.settings.metrics_port)
@@ -65,10 +79,13 @@ class WorkerRuntime:
         loops = ((self._heartbeat_loop, "heartbeat"), (self._promotion_loop, "promotions"), (self._poll_loop, "poll"))
         for target, name in loops:
             threading.Thread(target=target, name=f"inference-{name}", daemon=True).start()
+        for index in range(self.settings.call_consumers):
+            name = f"{self.worker_id}:{index}"
+            consumer = CallConsumer(connect(self.settings.redis_url), name, self.predict, self.settings)
+            threading.Thread(target=consumer.run, args=(self._stop,), name=f"calls-{index}", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
-        self.batcher.stop()
         with contextlib.suppress(redis.RedisError):
             self.redis.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
             self.redis.zrem(redis_keys.INFERENCE_WORKERS_INDEX, self.worker_id)

@@ -10,21 +10,24 @@ from shared.settings import ServiceSettings
 class InferenceSettings(ServiceSettings):
     service_name: str = "inference-worker"
     inference_queue: str = "inference"
-    # Threads let one process hold many in-flight requests (model calls release the GIL) with one model copy.
+    # Celery's pool runs `inference.predict` tasks (bulk scoring by Python callers); the gateway's calls go through
+    # the call consumers below, which run in the same process and share its one model copy.
     worker_pool: str = "threads"
-    worker_concurrency: int = 8
+    worker_concurrency: int = 2
     heartbeat_interval_s: float = 2.0
     # Fallback for a missed `model.promoted` event: how often the champion alias is re-read.
     alias_poll_interval_s: float = 30.0
     # Registry calls fail fast when MLflow is down (the last good model keeps serving meanwhile).
     registry_max_retries: int = 2
     registry_timeout_s: int = 30
-    # Micro-batching: wait at most this long for more requests before running a batch (only while other
-    # tasks are known to be on their way: a lone request never waits), and at most this many tweets per call.
-    batch_window_ms: float = 2.0
+    # Threads reading the gateway's prediction calls (inference_worker/call_consumer.py). Each read takes every
+    # call waiting, up to `max_calls_per_read`: that is the micro-batch, and a lone call never waits.
+    call_consumers: int = 2
+    max_calls_per_read: int = 64
+    # A call read by a worker that then died is taken over by a live one once it has been pending this long.
+    call_claim_after_s: float = 5.0
+    # Tweets per model call at most; a read with more runs as several calls on the same model version.
     max_batch_size: int = 64
-    # A task gives up on the batcher after this long (the gateway has long stopped waiting by then).
-    task_timeout_s: float = 60.0
     # Prometheus /metrics of this process; 0 = none. Several processes on one host take the next free ports.
     metrics_port: int = 0
 

@@ -1,7 +1,9 @@
-"""The `inference.predict` task: raw tweets in, one prediction per tweet out, each recorded for feedback.
+"""The `inference.predict` Celery task: bulk scoring for Python callers, e.g. a rescoring job.
 
-A task may carry the tweets of several HTTP requests (the gateway coalesces them); `request_ids` then names
-the request of each tweet so that its record and log line point back to the right caller.
+    app.send_task("inference.predict", args=[texts], kwargs={"request_ids": ids}, queue="inference").get()
+
+The gateway does not use it (its calls go through inference_worker/call_consumer.py, faster by the cost of
+Celery's messaging); both run the same model call and record every prediction the same way.
 """
 
 from __future__ import annotations
@@ -11,57 +13,32 @@ import time
 
 from celery import shared_task
 
-from inference_worker import metrics
-from inference_worker.recorder import record_predictions
-from inference_worker.runtime import NoModelLoaded, get_runtime
+from inference_worker.recorder import add_prediction_records
+from inference_worker.runtime import get_runtime
 from shared.celery_config import PREDICT_TASK
 from shared.logging_setup import kv
-from shared.schemas import Prediction, new_id
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NoModelLoaded", "predict"]
-
 
 @shared_task(name=PREDICT_TASK, acks_late=True, reject_on_worker_lost=True)
-def predict(
-    texts: list[str],
-    request_id: str | None = None,
-    request_ids: list[str] | None = None,
-    sent_at: float | None = None,
-) -> list[dict]:
+def predict(texts: list[str], request_ids: list[str] | None = None) -> list[dict]:
     if request_ids is not None and len(request_ids) != len(texts):
         raise ValueError(f"request_ids has {len(request_ids)} entries for {len(texts)} texts")
     runtime = get_runtime()
-    runtime.batcher.announce()  # a model call forming now may wait (up to the window) for these tweets
-    if sent_at is not None:
-        metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, time.time() - sent_at))
-    answer = runtime.batcher.predict(texts, timeout_s=runtime.settings.task_timeout_s, announced=True)
-    serving = answer.model
-    metrics.BATCHER_WAIT_SECONDS.observe(answer.wait_s)
-    predictions = [
-        Prediction(
-            prediction_id=new_id(),
-            label=serving.model.label_of(p),
-            probability_positive=round(p, 6),
-            model_name=serving.name,
-            model_version=serving.version,
-            embedding_type=serving.embedding_type,
-        )
-        for p in answer.probabilities
-    ]
-    per_text_ids = request_ids if request_ids is not None else [request_id] * len(texts)
-    record_predictions(runtime.redis, predictions, texts, per_text_ids, runtime.settings.prediction_ttl_s)
-    metrics.PREDICTIONS.labels(model_version=serving.version).inc(len(predictions))
+    started = time.perf_counter()
+    predictions = runtime.predict(texts)
+    pipe = runtime.redis.pipeline(transaction=False)
+    per_text_ids = request_ids if request_ids is not None else [None] * len(texts)
+    add_prediction_records(pipe, predictions, texts, per_text_ids, runtime.settings.prediction_ttl_s)
+    pipe.execute()
     log.info(
-        "predicted %s",
+        "predicted task %s",
         kv(
-            request_id=request_id or (request_ids[0] if request_ids else None),
-            requests=len(set(per_text_ids)),
+            request_ids=",".join(dict.fromkeys(r for r in per_text_ids if r)) or None,
             n=len(texts),
-            batch=answer.batch_size,
-            model_version=serving.version,
-            compute_ms=f"{answer.compute_s * 1000:.2f}",
+            model_version=predictions[0].model_version if predictions else None,
+            ms=f"{(time.perf_counter() - started) * 1000:.2f}",
         ),
     )
     return [p.model_dump() for p in predictions]

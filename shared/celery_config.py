@@ -10,16 +10,14 @@ TRAIN_TASK = "training.run_job"
 INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
 
-# Delivery of inference tasks on the Redis transport. A message a worker took but never acked (the worker was
-# SIGKILLed, OOM-killed, its host died) sits in Redis' "unacked" set; some consumer puts it back on the queue only
-# once it is older than `visibility_timeout`. kombu's default is 1 h, far past the gateway's predict timeout (10 s)
-# and the task's `expires`: a held tweet would come back long after its caller got a 503, then be dropped as expired.
-# Inference tasks last milliseconds and are idempotent (a re-run records a fresh prediction id), so a short timeout
-# costs at most a duplicate run of a message that stayed unacked on a live, overloaded worker; it must stay below
-# the predict timeout minus a worker's restart for a re-run to reach its caller. Inference keeps its own unacked
-# keys so that its 5 s sweep never re-queues a training job that a live training worker is still running (training
-# consumers keep kombu's default keys and a visibility timeout longer than a job). The sweep runs every second:
-# a ZRANGE on a set of a few dozen entries.
+# Delivery of `inference.predict` tasks (bulk scoring by Python callers; the gateway's calls use the call stream,
+# see inference_worker/call_consumer.py) on the Redis transport. A message a worker took but never acked (the worker
+# was SIGKILLed, OOM-killed, its host died) sits in Redis' "unacked" set; some consumer puts it back on the queue only
+# once it is older than `visibility_timeout`. kombu's default is 1 h: a scoring task would come back an hour late.
+# Inference tasks last milliseconds to seconds and are idempotent (a re-run records fresh prediction ids), so a short
+# timeout costs at most a duplicate run of a message that stayed unacked on a live, overloaded worker. Inference keeps
+# its own unacked keys so that its 5 s sweep never re-queues a training job that a live training worker is still
+# running (training consumers keep kombu's default keys and a visibility timeout longer than a job).
 INFERENCE_VISIBILITY_TIMEOUT_S = 5
 _BROKER_SOCKET_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 3}
 INFERENCE_DELIVERY_OPTIONS = {

@@ -22,6 +22,17 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def kv(**context: object) -> str:
-    """Render context as `key=value` pairs for a log line."""
-    return " ".join(f"{k}={v}" for k, v in context.items() if v is not None)
+class LogContext:
+    """`key=value` pairs for a log line, rendered only when the line is emitted (hot paths log below the level)."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: dict[str, object]) -> None:
+        self._context = context
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self._context.items() if v is not None)
+
+
+def kv(**context: object) -> LogContext:
+    return LogContext(context)

@@ -10,6 +10,13 @@ TRAINING_JOBS_INDEX = "training:jobs"  # sorted set job_id -> created timestamp
 INFERENCE_WORKER_HEARTBEAT_PREFIX = "inference:worker:"
 # sorted set worker_id -> last heartbeat time: finds live workers without SCANning a keyspace full of predictions
 INFERENCE_WORKERS_INDEX = "inference:workers"
+# Prediction calls: gateway processes XADD them, inference workers read them as one consumer group (at-least-once:
+# an entry a dead worker read but never acknowledged is claimed by a live one) and PUBLISH each reply on the
+# channel of the gateway process that waits for it, keeping a copy under `inference:reply:<call id>` meanwhile.
+PREDICT_CALLS_STREAM = "inference:calls"
+PREDICT_CALLS_GROUP = "inference-workers"
+PREDICT_REPLY_CHANNEL_PREFIX = "inference:replies:"
+PREDICT_REPLY_PREFIX = "inference:reply:"
 ALERT_REPORTS_INDEX = "alerts:reports"  # sorted set report_id -> created timestamp
 ALERT_REPORT_PREFIX = "alerts:report:"
 
@@ -28,6 +35,14 @@ def training_job(job_id: str) -> str:
 
 def inference_worker_heartbeat(worker_id: str) -> str:
     return INFERENCE_WORKER_HEARTBEAT_PREFIX + worker_id
+
+
+def predict_reply_channel(gateway_id: str) -> str:
+    return PREDICT_REPLY_CHANNEL_PREFIX + gateway_id
+
+
+def predict_reply(call_id: str) -> str:
+    return PREDICT_REPLY_PREFIX + call_id
 
 
 def alert_report(report_id: str) -> str:

@@ -1,12 +1,11 @@
 """SIGKILL the inference worker under streaming traffic, start a new one: nothing accepted is lost or hangs.
 
-Every request ends as an answer or a 503 with Retry-After within its timeout; tasks the dead worker had taken
-but not acknowledged come back after the inference queue's visibility timeout and the new worker runs them.
+Every request ends as an answer or a 503 with Retry-After within its timeout; calls the dead worker had read but
+not acknowledged stay pending in the call stream's consumer group, and the new worker claims and answers them.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
@@ -15,7 +14,6 @@ import redis
 
 from local_stack.processes import wait_until
 from shared import redis_keys
-from shared.celery_config import INFERENCE_DELIVERY_OPTIONS, INFERENCE_VISIBILITY_TIMEOUT_S
 from tests.conftest import start_inference_worker
 from tests.reliability.conftest import FaultStack, record_fault, serve
 from tests.reliability.traffic import Streamer
@@ -23,19 +21,28 @@ from tests.reliability.traffic import Streamer
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Generous: a replacement worker on a busy 2-core box needs up to ~70 s to import TensorFlow and load the model (23-72 s
-# measured while other suites ran), and a held task must still be unexpired when it comes back.
+# measured while other suites ran), and a held call must still be unexpired when it is claimed.
 PREDICT_TIMEOUT_S = 60
+CLAIM_AFTER_S = 5  # the inference worker's default CALL_CLAIM_AFTER_S
 
 
-def held_request_ids(client: redis.Redis, sent_prefix: str) -> set[str]:
-    """Request ids inside the messages a worker took and never acknowledged (kombu's unacked hash)."""
+STREAM, GROUP = redis_keys.PREDICT_CALLS_STREAM, redis_keys.PREDICT_CALLS_GROUP
+
+
+def pending_calls(client: redis.Redis) -> int:
+    """Calls some worker read and has not acknowledged yet."""
+    try:
+        return int(client.xpending(STREAM, GROUP)["pending"])
+    except redis.ResponseError:  # no group yet
+        return 0
+
+
+def held_request_ids(client: redis.Redis) -> set[str]:
+    """Request ids of the calls a worker read and never acknowledged (the group's pending entries)."""
     held = set()
-    for raw in client.hvals(INFERENCE_DELIVERY_OPTIONS["unacked_key"]):
-        message = json.loads(raw)[0]
-        body = message["body"]
-        if message.get("properties", {}).get("body_encoding") == "base64":
-            body = base64.b64decode(body).decode()
-        held.update(word.strip('"[],{}') for word in body.split() if sent_prefix in word)
+    for entry in client.xpending_range(STREAM, GROUP, min="-", max="+", count=10_000):
+        for _id, fields in client.xrange(STREAM, min=entry["message_id"], max=entry["message_id"]):
+            held.update(json.loads(fields[b"call"])["request_ids"])
     return held
 
 
@@ -57,21 +64,20 @@ def serving_heartbeat(client: redis.Redis, pid: int) -> bool:
 def test_sigkill_inference_worker_under_traffic(faults: FaultStack, fault_table) -> None:
     served = serve(faults, "kill", PREDICT_TIMEOUT_S=str(PREDICT_TIMEOUT_S))
     broker = redis.Redis.from_url(faults.stack.redis_url)
-    unacked = INFERENCE_DELIVERY_OPTIONS["unacked_key"]
     streamer = Streamer(served.url, singles=4, batches=3, batch_size=1000, timeout_s=PREDICT_TIMEOUT_S + 10, prefix="k")
     streamer.start()
     time.sleep(2)
-    # Kill while the worker holds taken-but-unacknowledged tasks (big batches keep it busy most of the time).
-    wait_until(lambda: broker.hlen(unacked) > 0, 20, "a task in flight", interval_s=0.005)
+    # Kill while the worker holds read-but-unacknowledged calls (big batches keep it busy most of the time).
+    wait_until(lambda: pending_calls(broker) > 0, 20, "a call in flight", interval_s=0.005)
     served.worker.kill()  # SIGKILL to the whole process group: no warm shutdown, nothing acknowledged
     served.worker.popen.wait(10)
-    held = held_request_ids(broker, "k-")
+    held = {request_id for request_id in held_request_ids(broker) if request_id.startswith("k-")}
     restarted_at = time.monotonic()
     replacement = faults.service(start_inference_worker(faults.stack, name="kill-worker-2"))
     wait_until(lambda: serving_heartbeat(broker, replacement.pid), 120, "replacement worker", replacement, 0.2)
     restart_s = time.monotonic() - restarted_at
-    # Past the visibility timeout and a few sweeps, so the held messages are back on the queue and answered.
-    time.sleep(INFERENCE_VISIBILITY_TIMEOUT_S + 3)
+    # Past the claim delay and a few sweeps, so the held calls are claimed and answered.
+    time.sleep(CLAIM_AFTER_S + 3)
     log = streamer.stop()
 
     counts = log.counts()
@@ -84,17 +90,17 @@ def test_sigkill_inference_worker_under_traffic(faults: FaultStack, fault_table)
         counts["answered"],
         counts["explicit"],
         counts["lost"],
-        f"{len(held)} request(s) held by the dead worker, re-run by the new one (serving {restart_s:.0f} s after "
-        f"start); slowest answer {slowest:.1f} s (timeout {PREDICT_TIMEOUT_S} s)",
+        f"{len(held)} request(s) held by the dead worker, claimed and answered by the new one (serving "
+        f"{restart_s:.0f} s after start); slowest answer {slowest:.1f} s (timeout {PREDICT_TIMEOUT_S} s)",
     )
     assert counts["lost"] == 0, lost[:5]
     assert counts["answered"] > 0 and log.sent == counts["answered"] + counts["explicit"]
     assert slowest <= PREDICT_TIMEOUT_S + 5
-    # The tasks the dead worker held were run again by its replacement and reached their callers.
-    assert held, "the kill caught no task in flight"
+    # The calls the dead worker held were answered by its replacement and reached their callers.
+    assert held, "the kill caught no call in flight"
     outcomes = log.by_request_id()
     recorded = recorded_request_ids(broker)
     for request_id in held:
         assert outcomes[request_id].kind == "answered", outcomes[request_id]
-        assert request_id in recorded, f"held task {request_id} was not re-run"
-    assert broker.hlen(unacked) == 0
+        assert request_id in recorded, f"held call {request_id} was not answered again"
+    assert pending_calls(broker) == 0

@@ -1,0 +1,178 @@
+"""Answers the gateway's prediction calls: reads them from a Redis Stream as a consumer group, replies on pub/sub.
+
+Why a stream and not a Celery task per call: on these cores Celery's own work costs ~3 ms to send, ~1.3 ms to
+pick up and ~1.8 ms to store and publish a result, more than the whole latency budget of one tweet (issue 4).
+A consumer group gives the delivery guarantee that mattered in Celery (`acks_late`): an entry stays pending
+until the worker that read it acknowledges it, and a live worker claims what a dead one left pending for
+`CALL_CLAIM_AFTER_S`. Reading everything that arrived in one XREADGROUP is also the micro-batch: calls that
+come while the model computes form the next read ("continuous batching"), and a lone call never waits.
+
+One round trip answers a whole read: the prediction records, each reply's stored copy, one PUBLISH per gateway
+process, then XACK + XDEL. If that round trip fails the entries stay pending and are answered again once
+claimed; a caller whose deadline passed meanwhile has had its 503, so its call is dropped unanswered.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import redis
+from redis.client import Pipeline
+
+from inference_worker import metrics
+from inference_worker.recorder import add_prediction_records
+from inference_worker.settings import InferenceSettings
+from shared import redis_keys
+from shared.logging_setup import kv
+from shared.schemas import PredictCall, Prediction, PredictReply
+
+log = logging.getLogger(__name__)
+
+STREAM = redis_keys.PREDICT_CALLS_STREAM
+GROUP = redis_keys.PREDICT_CALLS_GROUP
+# A consumer that has been gone this long, holding nothing, is removed from the group's bookkeeping.
+FORGET_CONSUMER_AFTER_MS = 3_600_000
+
+Predict = Callable[[list[str]], list[Prediction]]
+Entry = tuple[bytes, dict | None]
+
+
+class CallConsumer:
+    """One reading thread of one worker process; several may read the same group."""
+
+    def __init__(self, client: redis.Redis, name: str, predict: Predict, settings: InferenceSettings) -> None:
+        self._client = client
+        self.name = name
+        self._predict = predict
+        self._settings = settings
+        self._claim_idle_ms = int(settings.call_claim_after_s * 1000)
+        self._next_claim = 0.0
+        self._next_prune = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        self.ensure_group()
+        while not stop.is_set():
+            try:
+                self._serve(self._claim_orphans())
+                read = self._client.xreadgroup(
+                    GROUP, self.name, {STREAM: ">"}, count=self._settings.max_calls_per_read, block=1000
+                )
+                for _stream, entries in read or []:
+                    self._serve(entries)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    log.exception("call stream error %s", kv(consumer=self.name))
+                    stop.wait(0.5)
+                else:  # Redis restarted empty: the stream and its group are gone
+                    self.ensure_group()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("call stream unreachable %s", kv(consumer=self.name, error=exc.__class__.__name__))
+                stop.wait(0.5)
+            except Exception:
+                log.exception("call consumer error %s", kv(consumer=self.name))
+                stop.wait(0.5)
+
+    def ensure_group(self) -> None:
+        try:
+            # From the stream's start: calls sent before any worker ever ran are still answered if in time.
+            self._client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # --- a dead worker's calls -------------------------------------------------------------------
+
+    def _claim_orphans(self) -> list[Entry]:
+        now = time.monotonic()
+        if now < self._next_claim:
+            return []
+        self._next_claim = now + min(1.0, self._settings.call_claim_after_s)
+        reply = self._client.xautoclaim(
+            STREAM, GROUP, self.name, self._claim_idle_ms, start_id="0-0", count=self._settings.max_calls_per_read
+        )
+        claimed = reply[1]
+        if claimed:
+            log.warning("claimed calls left by a dead worker %s", kv(consumer=self.name, calls=len(claimed)))
+        if now >= self._next_prune:
+            self._next_prune = now + 60
+            self._forget_gone_consumers()
+        return claimed
+
+    def _forget_gone_consumers(self) -> None:
+        for consumer in self._client.xinfo_consumers(STREAM, GROUP):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if consumer["pending"] == 0 and consumer["idle"] > FORGET_CONSUMER_AFTER_MS and name != self.name:
+                self._client.xgroup_delconsumer(STREAM, GROUP, name)
+
+    # --- one read --------------------------------------------------------------------------------
+
+    def _serve(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        now = time.time()
+        calls: list[PredictCall] = []
+        for entry_id, fields in entries:
+            call = self._decode(entry_id, fields)
+            if call is None:
+                continue
+            if call.deadline < now:
+                metrics.CALLS_EXPIRED.inc()
+                log.warning("call expired unanswered %s", kv(call_id=call.call_id, request_id=call.request_ids[0]))
+                continue
+            metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, now - call.sent_at))
+            calls.append(call)
+        pipe = self._client.pipeline(transaction=False)
+        if calls:
+            self._answer(calls, pipe)
+        entry_ids = [entry_id for entry_id, _ in entries]
+        pipe.xack(STREAM, GROUP, *entry_ids)
+        pipe.xdel(STREAM, *entry_ids)
+        pipe.execute()
+
+    def _decode(self, entry_id: bytes, fields: dict | None) -> PredictCall | None:
+        if not fields:  # deleted while pending (answered by a worker that then died before its XACK landed)
+            return None
+        try:
+            return PredictCall.model_validate_json(fields[b"call"])
+        except (KeyError, ValueError) as exc:
+            log.warning("unreadable call dropped %s", kv(entry=entry_id, error=exc.__class__.__name__))
+            return None
+
+    def _answer(self, calls: list[PredictCall], pipe: Pipeline) -> None:
+        texts = [text for call in calls for text in call.texts]
+        request_ids = [request_id for call in calls for request_id in call.request_ids]
+        started = time.perf_counter()
+        try:
+            predictions = self._predict(texts)
+        except Exception as exc:  # every caller learns why (mapped to 503); the next read serves again
+            reason = f"{exc.__class__.__name__}: {exc}"
+            log.warning("calls failed %s", kv(calls=len(calls), tweets=len(texts), error=reason))
+            replies = [PredictReply(call_id=call.call_id, error=reason) for call in calls]
+        else:
+            add_prediction_records(pipe, predictions, texts, request_ids, self._settings.prediction_ttl_s)
+            replies, offset = [], 0
+            for call in calls:
+                answered = predictions[offset : offset + len(call.texts)]
+                replies.append(PredictReply(call_id=call.call_id, predictions=answered))
+                offset += len(call.texts)
+            if log.isEnabledFor(logging.INFO):
+                compute_ms = f"{(time.perf_counter() - started) * 1000:.2f}"
+                for call in calls:
+                    request_ids_of_call = ",".join(dict.fromkeys(call.request_ids))
+                    version = predictions[0].model_version
+                    context = kv(request_ids=request_ids_of_call, n=len(call.texts), batch=len(texts))
+                    log.info("predicted %s model_version=%s compute_ms=%s", context, version, compute_ms)
+        by_channel: dict[str, list[str]] = defaultdict(list)
+        now = time.time()
+        for call, reply in zip(calls, replies, strict=True):
+            body = reply.model_dump_json()
+            # Kept while its caller may still wait: read back if the gateway's subscription was down.
+            pipe.set(redis_keys.predict_reply(call.call_id), body, ex=max(1, math.ceil(call.deadline - now)))
+            by_channel[call.reply_to].append(body)
+        for channel, bodies in by_channel.items():
+            pipe.publish(channel, "[" + ",".join(bodies) + "]")
