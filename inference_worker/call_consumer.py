@@ -149,6 +149,7 @@ class CallConsumer:
         started = time.perf_counter()
         try:
             predictions = self._predict(texts)
+            compute_ms = (time.perf_counter() - started) * 1000
         except Exception as exc:  # every caller learns why (mapped to 503); the next read serves again
             reason = f"{exc.__class__.__name__}: {exc}"
             log.warning("calls failed %s", kv(calls=len(calls), tweets=len(texts), error=reason))
@@ -161,12 +162,11 @@ class CallConsumer:
                 replies.append(PredictReply(call_id=call.call_id, predictions=answered))
                 offset += len(call.texts)
             if log.isEnabledFor(logging.INFO):
-                compute_ms = f"{(time.perf_counter() - started) * 1000:.2f}"
+                version = predictions[0].model_version if predictions else None
                 for call in calls:
                     request_ids_of_call = ",".join(dict.fromkeys(call.request_ids))
-                    version = predictions[0].model_version
                     context = kv(request_ids=request_ids_of_call, n=len(call.texts), batch=len(texts))
-                    log.info("predicted %s model_version=%s compute_ms=%s", context, version, compute_ms)
+                    log.info("predicted %s model_version=%s compute_ms=%.2f", context, version, compute_ms)
         by_channel: dict[str, list[str]] = defaultdict(list)
         now = time.time()
         for call, reply in zip(calls, replies, strict=True):
