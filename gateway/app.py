@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import metrics
-from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from gateway.middleware import AccessMiddleware, BodySizeLimitMiddleware
 from gateway.routes import admin, alerts, feedback, health, models, predict
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
@@ -48,7 +48,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    for routes in (health, predict, feedback, alerts, admin, models):
+    for routes in (health, metrics, predict, feedback, alerts, admin, models):
         app.include_router(routes.router)
     if settings.cors_origins:
         app.add_middleware(
@@ -58,8 +58,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
-    metrics.mount(app)
+    app.add_middleware(AccessMiddleware)
     _document_body_errors(app, settings.max_body_bytes)
     return app
 

@@ -189,7 +189,8 @@ class InferenceClient:
                 self._subscribed.set()
                 await self._recover()
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
+                    # Blocks until a message (no timer per read); a lost connection raises, and close() cancels.
+                    message = await pubsub.get_message(timeout=None)
                     if message is not None:
                         self._resolve_all(message["data"])
             except asyncio.CancelledError:

@@ -9,12 +9,11 @@ multiprocess mode) or scrape each process on its own port.
 from __future__ import annotations
 
 import os
-import time
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests answered.", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -41,6 +40,8 @@ INFERENCE_ROUND_TRIP = Histogram(
 )
 
 router = APIRouter(tags=["health"])
+# Children of REQUESTS and LATENCY by (method, route, status): `labels()` looks them up under a lock on every call.
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def observe_coalesced(wait_s: float, batch_tweets: int) -> None:
@@ -65,36 +66,12 @@ def metrics() -> Response:
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request by method, route template and status (pure ASGI: no extra task)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status_code = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            labels = (scope.get("method", ""), template, str(status_code))
-            REQUESTS.labels(*labels).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
-
-
-def mount(app: FastAPI) -> None:
-    """Adds `/metrics` and the request metrics middleware to the app."""
-    app.include_router(router)
-    app.add_middleware(MetricsMiddleware)
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One answered HTTP request (called by gateway.middleware.AccessMiddleware)."""
+    key = (method, route, status)
+    series = _request_series.get(key)
+    if series is None:
+        labels = (method, route, str(status))
+        series = _request_series[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    series[0].inc()
+    series[1].observe(seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import redis
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
 from gateway import metrics
@@ -20,18 +20,7 @@ from gateway.settings import GatewaySettings
 from shared.schemas import PredictBatchRequest, PredictBatchResponse, Prediction, PredictRequest
 
 
-async def _rate_limit(request: Request) -> None:
-    """The per-caller limit (gateway/ratelimit.py) on the event loop, with the predict path's async Redis.
-
-    Declared with sync sub-dependencies (settings, Redis), it would cost a threadpool hand-off each per
-    request, which shows in /predict's latency on a busy 2-core box.
-    """
-    settings = request.app.state.settings
-    if settings.predict_rate_limit_per_minute > 0:
-        await enforce_predict_rate_limit(request, settings, _predict_path(request).client.redis)
-
-
-router = APIRouter(tags=["predict"], dependencies=[Depends(_rate_limit)], responses=RATE_LIMITED)
+router = APIRouter(tags=["predict"], responses=RATE_LIMITED)
 
 UNAVAILABLE = {503: {"description": "No inference worker answered in time, or Redis is down; see Retry-After."}}
 
@@ -81,6 +70,9 @@ def _predict_path(request: Request) -> PredictPath:
 async def _predict(texts: list[str], request: Request) -> list[Prediction]:
     path = _predict_path(request)
     settings = path.settings
+    # Called here rather than declared as a route dependency: FastAPI's dependency solving costs every request
+    # more than the check itself, and only valid requests, the ones that reach the workers, need counting.
+    await enforce_predict_rate_limit(request, settings, path.client.redis)
     try:
         workers = await path.client.live_worker_count()
     except (redis.RedisError, OSError) as exc:
