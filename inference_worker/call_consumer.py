@@ -7,9 +7,12 @@ until the worker that read it acknowledges it, and a live worker claims what a d
 `CALL_CLAIM_AFTER_S`. Reading everything that arrived in one XREADGROUP is also the micro-batch: calls that
 come while the model computes form the next read ("continuous batching"), and a lone call never waits.
 
-One round trip answers a whole read: the prediction records, each reply's stored copy, one PUBLISH per gateway
-process, then XACK + XDEL. If that round trip fails the entries stay pending and are answered again once
-claimed; a caller whose deadline passed meanwhile has had its 503, so its call is dropped unanswered.
+One command answers a whole read: a server-side script (ANSWER_SCRIPT) stores the prediction records and each
+reply's copy, PUBLISHes one message per gateway process, then XACKs + XDELs the entries, atomically and in that
+order, so a caller holding a reply finds its records there. One command rather than a pipeline of five or more:
+building and parsing each command in redis-py costs more than Redis spends running it, and that cost sat on every
+call's latency. If the command fails the entries stay pending and are answered again once claimed; a caller
+whose deadline passed meanwhile has had its 503, so its call is dropped unanswered.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import redis
-from redis.client import Pipeline
 
 from inference_worker import metrics
-from inference_worker.recorder import add_prediction_records
+from inference_worker.recorder import prediction_records
 from inference_worker.settings import InferenceSettings
 from shared import redis_keys
 from shared.logging_setup import kv
@@ -40,6 +42,28 @@ FORGET_CONSUMER_AFTER_MS = 3_600_000
 
 Predict = Callable[[list[str]], list[Prediction]]
 Entry = tuple[bytes, dict | None]
+Store = tuple[str, str, int]  # key, value, TTL in seconds
+
+# KEYS: the stream, then the keys to SET. ARGV: the group; the count of SETs, then value and TTL for each; the count
+# of PUBLISHes, then channel and message for each; then the entry ids to acknowledge and delete.
+ANSWER_SCRIPT = """
+local arg = 3
+for i = 1, tonumber(ARGV[2]) do
+  redis.call('SET', KEYS[i + 1], ARGV[arg], 'EX', ARGV[arg + 1])
+  arg = arg + 2
+end
+local published = tonumber(ARGV[arg])
+arg = arg + 1
+for _ = 1, published do
+  redis.call('PUBLISH', ARGV[arg], ARGV[arg + 1])
+  arg = arg + 2
+end
+if arg <= #ARGV then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, arg))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, arg))
+end
+return published
+"""
 
 
 class CallConsumer:
@@ -51,6 +75,7 @@ class CallConsumer:
         self._predict = predict
         self._settings = settings
         self._claim_idle_ms = int(settings.call_claim_after_s * 1000)
+        self._answer_script = client.register_script(ANSWER_SCRIPT)
         self._next_claim = 0.0
         self._next_prune = 0.0
 
@@ -126,13 +151,19 @@ class CallConsumer:
                 continue
             metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, now - call.sent_at))
             calls.append(call)
-        pipe = self._client.pipeline(transaction=False)
-        if calls:
-            self._answer(calls, pipe)
-        entry_ids = [entry_id for entry_id, _ in entries]
-        pipe.xack(STREAM, GROUP, *entry_ids)
-        pipe.xdel(STREAM, *entry_ids)
-        pipe.execute()
+        stores, publishes = self._answer(calls) if calls else ([], [])
+        self._commit(stores, publishes, [entry_id for entry_id, _ in entries])
+
+    def _commit(self, stores: list[Store], publishes: list[tuple[str, str]], entry_ids: list[bytes]) -> None:
+        """One ANSWER_SCRIPT run: stores, then publishes, then acknowledges, atomically."""
+        args: list[str | bytes | int] = [GROUP, len(stores)]
+        for _, value, ttl_s in stores:
+            args += (value, ttl_s)
+        args.append(len(publishes))
+        for channel, message in publishes:
+            args += (channel, message)
+        args += entry_ids
+        self._answer_script(keys=[STREAM, *(key for key, _, _ in stores)], args=args)
 
     def _decode(self, entry_id: bytes, fields: dict | None) -> PredictCall | None:
         if not fields:  # deleted while pending (answered by a worker that then died before its XACK landed)
@@ -143,7 +174,8 @@ class CallConsumer:
             log.warning("unreadable call dropped %s", kv(entry=entry_id, error=exc.__class__.__name__))
             return None
 
-    def _answer(self, calls: list[PredictCall], pipe: Pipeline) -> None:
+    def _answer(self, calls: list[PredictCall]) -> tuple[list[Store], list[tuple[str, str]]]:
+        """Runs the model on every call's tweets: (key, value, TTL) to store, (channel, message) to publish."""
         texts = [text for call in calls for text in call.texts]
         request_ids = [request_id for call in calls for request_id in call.request_ids]
         started = time.perf_counter()
@@ -154,8 +186,10 @@ class CallConsumer:
             reason = f"{exc.__class__.__name__}: {exc}"
             log.warning("calls failed %s", kv(calls=len(calls), tweets=len(texts), error=reason))
             replies = [PredictReply(call_id=call.call_id, error=reason) for call in calls]
+            stores = []
         else:
-            add_prediction_records(pipe, predictions, texts, request_ids, self._settings.prediction_ttl_s)
+            ttl_s = self._settings.prediction_ttl_s
+            stores = [(key, record, ttl_s) for key, record in prediction_records(predictions, texts, request_ids)]
             replies, offset = [], 0
             for call in calls:
                 answered = predictions[offset : offset + len(call.texts)]
@@ -172,7 +206,6 @@ class CallConsumer:
         for call, reply in zip(calls, replies, strict=True):
             body = reply.model_dump_json()
             # Kept while its caller may still wait: read back if the gateway's subscription was down.
-            pipe.set(redis_keys.predict_reply(call.call_id), body, ex=max(1, math.ceil(call.deadline - now)))
+            stores.append((redis_keys.predict_reply(call.call_id), body, max(1, math.ceil(call.deadline - now))))
             by_channel[call.reply_to].append(body)
-        for channel, bodies in by_channel.items():
-            pipe.publish(channel, "[" + ",".join(bodies) + "]")
+        return stores, [(channel, "[" + ",".join(bodies) + "]") for channel, bodies in by_channel.items()]

@@ -13,7 +13,7 @@ import time
 
 from celery import shared_task
 
-from inference_worker.recorder import add_prediction_records
+from inference_worker.recorder import prediction_records
 from inference_worker.runtime import get_runtime
 from shared.celery_config import PREDICT_TASK
 from shared.logging_setup import kv
@@ -28,9 +28,10 @@ def predict(texts: list[str], request_ids: list[str] | None = None) -> list[dict
     runtime = get_runtime()
     started = time.perf_counter()
     predictions = runtime.predict(texts)
-    pipe = runtime.redis.pipeline(transaction=False)
     per_text_ids = request_ids if request_ids is not None else [None] * len(texts)
-    add_prediction_records(pipe, predictions, texts, per_text_ids, runtime.settings.prediction_ttl_s)
+    pipe = runtime.redis.pipeline(transaction=False)
+    for key, record in prediction_records(predictions, texts, per_text_ids):
+        pipe.set(key, record, ex=runtime.settings.prediction_ttl_s)
     pipe.execute()
     log.info(
         "predicted task %s",
