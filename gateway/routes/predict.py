@@ -19,7 +19,6 @@ from gateway.ratelimit import RATE_LIMITED, enforce_predict_rate_limit
 from gateway.settings import GatewaySettings
 from shared.schemas import PredictBatchRequest, PredictBatchResponse, Prediction, PredictRequest
 
-
 router = APIRouter(tags=["predict"], responses=RATE_LIMITED)
 
 UNAVAILABLE = {503: {"description": "No inference worker answered in time, or Redis is down; see Retry-After."}}
