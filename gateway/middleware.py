@@ -72,15 +72,17 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_bytes:
                 await self._too_large(send)
-            else:
-                # HTTP framing ends the body at its Content-Length (the server parses no further, and refuses a
-                # request that also says chunked): only a body without one needs counting as it streams in.
+                return
+            if b"transfer-encoding" not in headers:
+                # HTTP framing ends such a body at its Content-Length (the server reads no further): only a body
+                # sent without one, or chunked despite one, needs counting as it streams in.
                 await self.app(scope, receive, send)
-            return
+                return
         received = 0
         too_large = False
         replaced = False  # the app's own answer to a truncated body, swapped for the 413
