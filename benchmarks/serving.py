@@ -71,6 +71,8 @@ class LoadResult:
     p99_ms: float
     # 1 client only: (floor p50 just before, system p50, floor p50 just after) for each segment of the run
     pairs: list[tuple[float, float, float]] = field(default_factory=list)
+    # 1 client only, per segment: the workers' own mean model call (their inference_model_compute_seconds)
+    in_worker_ms: list[float] = field(default_factory=list)
 
     @property
     def over_floor_ms(self) -> float | None:
@@ -341,6 +343,7 @@ def run_load(
     rate: float,
     work: Path,
     probe: FloorProbe | None = None,
+    model_calls: Callable[[], tuple[float, float]] | None = None,
 ) -> list[LoadResult]:
     results = []
     encoded = [b.encode() for b in bodies]
@@ -355,7 +358,7 @@ def run_load(
     asyncio.run(_closed_loop_aiohttp(url, encoded, 4, 1.5))
     for clients in clients_list:
         if clients == 1 and probe is not None:
-            results.append(_paired_one_client(system, closed, probe, seconds))
+            results.append(_paired_one_client(system, closed, probe, seconds, model_calls))
         else:
             results.append(LoadResult(system, f"closed {clients:>2} clients", *closed(clients, seconds)))
         _progress(results[-1])
@@ -365,13 +368,23 @@ def run_load(
     return results
 
 
-def _paired_one_client(system: str, closed: ClosedLoop, probe: FloorProbe, seconds: float) -> LoadResult:
+def _paired_one_client(
+    system: str,
+    closed: ClosedLoop,
+    probe: FloorProbe,
+    seconds: float,
+    model_calls: Callable[[], tuple[float, float]] | None,
+) -> LoadResult:
     """The 1-client run cut into segments, with the floor measured before the first and after each: every
     segment is compared with the floor of the same few seconds. p50 is the median of the segments' p50s, p99
     the worst segment's p99."""
-    segments, floors = [], [probe.measure(1, FLOOR_ROUNDS_PER_SEGMENT)["p50_ms"]]
+    segments, floors, in_worker = [], [probe.measure(1, FLOOR_ROUNDS_PER_SEGMENT)["p50_ms"]], []
     for _ in range(max(3, round(seconds / PAIRED_SEGMENT_S))):
+        before = model_calls() if model_calls is not None else None
         segments.append(closed(1, PAIRED_SEGMENT_S))
+        if before is not None and model_calls is not None:
+            seconds_spent, calls = (after - first for after, first in zip(model_calls(), before, strict=True))
+            in_worker.append(seconds_spent / calls * 1000 if calls else float("nan"))
         floors.append(probe.measure(1, FLOOR_ROUNDS_PER_SEGMENT)["p50_ms"])
     requests = sum(seg[0] for seg in segments)
     return LoadResult(
@@ -383,6 +396,7 @@ def _paired_one_client(system: str, closed: ClosedLoop, probe: FloorProbe, secon
         statistics.median(seg[3] for seg in segments),
         max(seg[4] for seg in segments),
         pairs=[(floors[i], seg[3], floors[i + 1]) for i, seg in enumerate(segments)],
+        in_worker_ms=in_worker,
     )
 
 
@@ -409,13 +423,33 @@ def this_system(
     )
     url = f"http://127.0.0.1:{gateway_port}"
     while len([p for p in procs if p.alive()]) < workers:
-        procs.append(start_service(f"inference-worker-{len(procs) + 1}", ["inference_worker"], env, log_dir))
+        worker_env = {**env, "METRICS_PORT": str(free_port())}  # read by worker_model_calls()
+        procs.append(start_service(f"inference-worker-{len(procs) + 1}", ["inference_worker"], worker_env, log_dir))
     try:
         wait_until(lambda: http_ok(url + "/health"), 60, "gateway", gateway)
         wait_until(lambda: ready_workers(url) >= workers, 180, f"{workers} ready inference workers", interval_s=0.5)
         yield url, procs
     finally:
         gateway.stop()
+
+
+def worker_model_calls(redis_url: str) -> tuple[float, float]:
+    """Seconds spent in model calls and their count, summed over the live workers' own /metrics."""
+    import redis
+
+    from shared import redis_keys
+
+    client = redis.Redis.from_url(redis_url)
+    spent = calls = 0.0
+    for worker_id in client.zrange(redis_keys.INFERENCE_WORKERS_INDEX, 0, -1):
+        state = client.get(redis_keys.inference_worker_heartbeat(worker_id.decode()))
+        port = json.loads(state).get("metrics_port") if state else None
+        if not port:
+            continue
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        spent += float(re.search(r"^inference_model_compute_seconds_sum (\S+)", text, re.M).group(1))
+        calls += float(re.search(r"^inference_model_compute_seconds_count (\S+)", text, re.M).group(1))
+    return spent, calls
 
 
 def _listen_args(port: int) -> list[str]:
@@ -481,13 +515,16 @@ def ratios(results: list[LoadResult], floor_ms: dict[str, float]) -> str:
 
 def pairs_table(results: list[LoadResult]) -> str:
     lines = [
-        "| system, 1 client | segment | floor p50 before | system p50 | floor p50 after | system − floor (ms) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system, 1 client | segment | floor p50 before | system p50 | floor p50 after | system − floor (ms) "
+        "| workers' own model call (mean ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         for index, (before, p50, after) in enumerate(r.pairs, start=1):
+            own = f"{r.in_worker_ms[index - 1]:.2f}" if len(r.in_worker_ms) >= index else "n/a"
             lines.append(
-                f"| {r.system} | {index} | {before:.2f} | {p50:.2f} | {after:.2f} | {p50 - (before + after) / 2:+.2f} |"
+                f"| {r.system} | {index} | {before:.2f} | {p50:.2f} | {after:.2f} | {p50 - (before + after) / 2:+.2f} "
+                f"| {own} |"
             )
     return "\n".join(lines)
 
@@ -560,7 +597,15 @@ def main(argv: list[str] | None = None) -> int:
             with this_system(env, log_dir, count, workers) as (url, workers):
                 name = f"this system, {count} worker{'s' if count > 1 else ''}"
                 results += run_load(
-                    name, url + "/predict", system_bodies, clients, args.seconds, args.rate, state, probe
+                    name,
+                    url + "/predict",
+                    system_bodies,
+                    clients,
+                    args.seconds,
+                    args.rate,
+                    state,
+                    probe,
+                    lambda: worker_model_calls(redis_url),
                 )
         probe.close()
         for worker in workers:
