@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -135,7 +136,7 @@ def ensure_champion(env: dict[str, str], quick: bool) -> str:
 
 
 PROBE_CODE = """
-import json, statistics, sys, time, mlflow
+import json, sys, time, mlflow
 mlflow.set_tracking_uri(sys.argv[1])
 model = mlflow.pyfunc.load_model(sys.argv[2]).unwrap_python_model()
 texts = json.loads(sys.stdin.readline())
@@ -152,8 +153,7 @@ timed(1, 50); timed(64, 5)
 print(json.dumps({"path": model.fast_path_name, "timings": model.fast_path_timings_ms}), flush=True)
 for line in sys.stdin:
     batch, rounds = map(int, line.split())
-    ms = sorted(x * 1000 for x in timed(batch, rounds))
-    print(json.dumps({"p50_ms": statistics.median(ms), "p99_ms": ms[max(0, int(len(ms) * 0.99) - 1)]}), flush=True)
+    print(json.dumps([x * 1000 for x in timed(batch, rounds)]), flush=True)
 """
 
 
@@ -173,7 +173,7 @@ class FloorProbe:
         )
         self.info = self._request(json.dumps(texts))
 
-    def _request(self, line: str) -> dict:
+    def _request(self, line: str) -> Any:  # the info dict, or one timing per call
         assert self._process.stdin is not None and self._process.stdout is not None
         self._process.stdin.write(line + "\n")
         self._process.stdin.flush()
@@ -184,7 +184,8 @@ class FloorProbe:
 
     def measure(self, batch: int, rounds: int) -> dict[str, float]:
         """p50_ms and p99_ms of `rounds` model calls of `batch` tweets."""
-        return self._request(f"{batch} {rounds}")
+        ms = self._request(f"{batch} {rounds}")
+        return {"p50_ms": statistics.median(ms), "p99_ms": _percentile(ms, 0.99)}
 
     def close(self) -> None:
         if self._process.stdin is not None:
@@ -382,7 +383,7 @@ def _paired_one_client(
     for _ in range(max(3, round(seconds / PAIRED_SEGMENT_S))):
         before = model_calls() if model_calls is not None else None
         segments.append(closed(1, PAIRED_SEGMENT_S))
-        if before is not None and model_calls is not None:
+        if before is not None:
             seconds_spent, calls = (after - first for after, first in zip(model_calls(), before, strict=True))
             in_worker.append(seconds_spent / calls * 1000 if calls else float("nan"))
         floors.append(probe.measure(1, FLOOR_ROUNDS_PER_SEGMENT)["p50_ms"])
@@ -437,13 +438,14 @@ def worker_model_calls(redis_url: str) -> tuple[float, float]:
     """Seconds spent in model calls and their count, summed over the live workers' own /metrics."""
     import redis
 
-    from shared import redis_keys
+    from gateway.inference_client import live_workers
+    from gateway.settings import GatewaySettings
 
     client = redis.Redis.from_url(redis_url)
+    max_age_s = GatewaySettings.model_fields["worker_heartbeat_max_age_s"].default
     spent = calls = 0.0
-    for worker_id in client.zrange(redis_keys.INFERENCE_WORKERS_INDEX, 0, -1):
-        state = client.get(redis_keys.inference_worker_heartbeat(worker_id.decode()))
-        port = json.loads(state).get("metrics_port") if state else None
+    for state in live_workers(client, max_age_s):
+        port = state.get("metrics_port")
         if not port:
             continue
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
