@@ -18,7 +18,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler._air_paradis = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "alembic", "botocore", "matplotlib", "h5py", "absl", "gensim", "tf2onnx"):
+    for noisy in ("urllib3", "httpx", "alembic", "botocore", "matplotlib", "h5py", "absl", "gensim"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -23,6 +23,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARITY_TWEETS = 300
 MAX_ABS_DIFF = 1e-5
+# Rows the fast path must not get wrong either: nothing left after preprocessing (all padding, the LSTM reads no
+# step), and more tokens than the encoder keeps (truncated, no padding at all).
+EDGE_TWEETS = ["@united http://t.co/x", " ".join(["flight delayed crew rude"] * 15)]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def _served(champion_dir: Path, fast_path: str, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture(scope="module")
 def real_tweets() -> list[str]:
-    return load_dataset("bundled-airline").texts[-PARITY_TWEETS:]
+    return load_dataset("bundled-airline").texts[-PARITY_TWEETS:] + EDGE_TWEETS
 
 
 def _keras_probabilities(champion_dir: Path, ids: np.ndarray) -> np.ndarray:
@@ -58,11 +61,12 @@ def test_fast_path_matches_the_keras_model(
 ) -> None:
     served = _served(champion_dir, fast_path, monkeypatch)
     ids = served.encoder.encode(real_tweets)
+    assert ids[-2].max() == 0 and ids[-1].min() > 0  # the edge rows are what they claim to be
     expected = _keras_probabilities(champion_dir, ids)
     got = served.predict_proba(real_tweets)
-    assert got.shape == (PARITY_TWEETS,)
+    assert got.shape == (len(real_tweets),)
     diff = float(np.max(np.abs(got - expected)))
-    assert diff <= MAX_ABS_DIFF, f"{fast_path} differs from Keras by up to {diff:.2e} on {PARITY_TWEETS} tweets"
+    assert diff <= MAX_ABS_DIFF, f"{fast_path} differs from Keras by up to {diff:.2e} on {len(real_tweets)} tweets"
     # Batched and one-by-one answers agree too (padding / batch shape must not change a tweet's score).
     singles = np.array([served.predict_proba([t])[0] for t in real_tweets[:20]])
     assert float(np.max(np.abs(singles - got[:20]))) <= MAX_ABS_DIFF

@@ -23,6 +23,7 @@ from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
 from shared.text_encoding import SequenceEncoder
 from shared.training_params import LstmParams
 from training_worker.embeddings import glove_matrix, word2vec_matrix
+from training_worker.onnx_export import export_onnx
 from training_worker.plots import training_curves
 from training_worker.splits import Split
 from training_worker.tracking import FamilyResult, Progress, log_evaluation, log_sentiment_model
@@ -57,11 +58,6 @@ def build_model(vocab_size: int, embedding: np.ndarray, params: LstmParams):
         metrics=["accuracy", keras.metrics.Precision(name="precision")],
     )
     return model
-
-
-def export_onnx(model, path: Path, sample: np.ndarray) -> None:
-    model.predict_on_batch(sample[:2])  # keras refuses to export a model that has never been called
-    model.export(str(path), format="onnx", verbose=False)
 
 
 def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
@@ -135,7 +131,7 @@ def train(split: Split, params: LstmParams, progress: Progress) -> FamilyResult:
         keras_path = out / "model.keras"
         model.save(keras_path)
         onnx_path = out / "model.onnx"
-        export_onnx(model, onnx_path, x_test)
+        export_onnx(model, onnx_path)
         encoder_path = out / "encoder.json"
         encoder.save(encoder_path)
         return log_sentiment_model(
