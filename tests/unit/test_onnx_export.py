@@ -5,6 +5,7 @@ tests/integration/test_parity_fast_path.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 VOCAB, DIM = 50, 8
 
 
-def _model(**lstm_overrides: object):
+def _model(**lstm_overrides: object) -> Any:
     import keras
 
     params = LstmParams(max_len=12, lstm_units=6)
