@@ -76,11 +76,14 @@ class LoadResult:
     in_worker_ms: list[float] = field(default_factory=list)
 
     @property
+    def segments_over_floor_ms(self) -> list[float]:
+        """Each segment's p50 minus the mean of the floors measured just before and just after it."""
+        return [p50 - (before + after) / 2 for before, p50, after in self.pairs]
+
+    @property
     def over_floor_ms(self) -> float | None:
         """Median over the segments of the system's p50 minus the floor measured around that segment."""
-        if not self.pairs:
-            return None
-        return statistics.median(p50 - (before + after) / 2 for before, p50, after in self.pairs)
+        return statistics.median(self.segments_over_floor_ms) if self.pairs else None
 
 
 def log(message: str) -> None:
@@ -522,12 +525,10 @@ def pairs_table(results: list[LoadResult]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        for index, (before, p50, after) in enumerate(r.pairs, start=1):
+        segments = zip(r.pairs, r.segments_over_floor_ms, strict=True)
+        for index, ((before, p50, after), over) in enumerate(segments, start=1):
             own = f"{r.in_worker_ms[index - 1]:.2f}" if len(r.in_worker_ms) >= index else "n/a"
-            lines.append(
-                f"| {r.system} | {index} | {before:.2f} | {p50:.2f} | {after:.2f} | {p50 - (before + after) / 2:+.2f} "
-                f"| {own} |"
-            )
+            lines.append(f"| {r.system} | {index} | {before:.2f} | {p50:.2f} | {after:.2f} | {over:+.2f} | {own} |")
     return "\n".join(lines)
 
 
@@ -580,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     log_dir = state / "logs"
     started: list[ManagedProcess] = []
+    workers: list[ManagedProcess] = []
+    probe: FloorProbe | None = None
     try:
         redis_proc, redis_url = start_redis(state / "redis")
         started.append(redis_proc)
@@ -594,7 +597,6 @@ def main(argv: list[str] | None = None) -> int:
         log(f"floor: {json.dumps(floor_ms)}")
         system_bodies = [json.dumps({"text": t}) for t in tweets]
         results: list[LoadResult] = []
-        workers: list[ManagedProcess] = []
         for count in (1, 2):
             with this_system(env, log_dir, count, workers) as (url, workers):
                 name = f"this system, {count} worker{'s' if count > 1 else ''}"
@@ -609,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
                     probe,
                     lambda: worker_model_calls(redis_url),
                 )
+        # Only the system under test runs while it is measured.
         probe.close()
         for worker in workers:
             worker.stop()
@@ -618,8 +621,10 @@ def main(argv: list[str] | None = None) -> int:
                 results += run_load(
                     "mlflow models serve", url + "/invocations", mlflow_bodies, clients, args.seconds, args.rate, state
                 )
-    finally:
-        for process in reversed(started):
+    finally:  # however the run ends (closing and stopping twice is harmless)
+        if probe is not None:
+            probe.close()
+        for process in [*workers, *reversed(started)]:
             process.stop()
     cpu = os.cpu_count()
     print(f"\nServing benchmark — {cpu} CPU cores, no GPU; model {model_uri}; {args.seconds:.0f} s per load run;")
