@@ -18,6 +18,7 @@ from gateway.middleware import AccessMiddleware, BodySizeLimitMiddleware
 from gateway.routes import admin, alerts, feedback, health, models, predict
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
+from shared.heap import freeze_long_lived
 from shared.logging_setup import configure_logging
 from shared.redis_client import connect
 
@@ -33,7 +34,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.redis = connect(settings.redis_url)
         app.state.celery = make_celery("gateway", settings.redis_url)
-        log.info("gateway started environment=%s redis=%s", settings.environment, settings.redis_url.split("@")[-1])
+        pause_ms = freeze_long_lived()
+        log.info(
+            "gateway started environment=%s redis=%s heap_freeze_ms=%.0f",
+            settings.environment,
+            settings.redis_url.split("@")[-1],
+            pause_ms,
+        )
         yield
         predict_path = getattr(app.state, "predict_path", None)  # made by the predict routes on first use
         if predict_path is not None:

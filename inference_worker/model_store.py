@@ -12,6 +12,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from inference_worker import metrics
+from shared.heap import freeze_long_lived
 from shared.logging_setup import kv
 from shared.lstm_model import LstmSentimentModel
 from shared.registry import EMBEDDING_TYPE_TAG
@@ -100,10 +101,15 @@ class ModelStore:
                 metrics.REFUSED.inc()
                 return False
             self._current = candidate  # one reference assignment: each batch sees the old or the new model
+            previous = current.version if current else None
+            # Unreachable from here on, so the collection below reclaims it. A batch still running on it keeps it
+            # alive through the collection; its cycles then wait for the next swap's (at most one old model).
+            current = None
             self.reload_count += 1
             self.last_error = None
             metrics.RELOADS.inc()
-            metrics.set_serving_version(self.model_name, version, current.version if current else None)
+            metrics.set_serving_version(self.model_name, version, previous)
+            pause_ms = freeze_long_lived()
             log.info(
                 "model loaded %s",
                 kv(
@@ -111,7 +117,8 @@ class ModelStore:
                     version=version,
                     embedding_type=embedding_type,
                     fast_path=candidate.model.fast_path_name,
-                    previous=current.version if current else None,
+                    previous=previous,
+                    heap_freeze_ms=f"{pause_ms:.0f}",
                 ),
             )
             return True
