@@ -104,7 +104,7 @@ def base_env(redis_url: str, mlflow_url: str) -> dict[str, str]:
 
 
 def sample_tweets(count: int) -> list[str]:
-    from shared.datasets import load_dataset
+    from training_worker.datasets import load_dataset
 
     dataset = load_dataset("bundled-airline")
     texts = [t for t in dataset.texts if "]==]" not in t][:count]

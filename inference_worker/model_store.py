@@ -12,9 +12,9 @@ import mlflow
 from mlflow import MlflowClient
 
 from inference_worker import metrics
+from sentiment_model.lstm import LstmSentimentModel
 from shared.heap import freeze_long_lived
 from shared.logging_setup import kv
-from shared.lstm_model import LstmSentimentModel
 from shared.registry import EMBEDDING_TYPE_TAG
 
 log = logging.getLogger(__name__)

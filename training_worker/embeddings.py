@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.text_encoding import SequenceEncoder
+from sentiment_model.encoder import SequenceEncoder
 
 
 def word2vec_matrix(

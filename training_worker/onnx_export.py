@@ -2,7 +2,7 @@
 
 Why not Keras' own `model.export(format="onnx")`: the embedding's mask turns the LSTM into a while loop in that
 graph, which ONNX Runtime runs one time step at a time, ~1 ms per tweet on these cores. A masked step keeps the
-previous state, and the encoder pads at the end only (shared/text_encoding.py), so masking is the same as stopping
+previous state, and the encoder pads at the end only (sentiment_model/encoder.py), so masking is the same as stopping
 each row at its length: the fused operator given `sequence_lens` computes the same numbers ~20x faster (4x at
 batch 64). The parity test holds the export to the Keras model within 1e-5, empty tweets included.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.text_encoding import PAD_ID
+from sentiment_model.encoder import PAD_ID
 
 OPSET = 15
 INPUT = "token_ids"  # the Keras model's input name; serving reads whatever the graph declares

@@ -13,9 +13,9 @@ import redis
 from mlflow import MlflowClient
 
 from shared import redis_keys
-from shared.datasets import load_dataset
 from shared.logging_setup import kv
 from shared.training_params import validate_params
+from training_worker.datasets import load_dataset
 from training_worker.promotion import promote_if_better
 from training_worker.settings import TrainingSettings
 from training_worker.splits import Split, make_split

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sklearn.model_selection import train_test_split
 
-from shared.datasets import Dataset
+from training_worker.datasets import Dataset
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-import shared
+import sentiment_model
+from sentiment_model.pyfunc import DEFAULT_THRESHOLD, SentimentPyfunc
 from shared.registry import EMBEDDING_TYPE_TAG, FAMILY_TAG, SPLIT_HASH_TAG, TEST_PRECISION_TAG
-from shared.sentiment_pyfunc import DEFAULT_THRESHOLD, SentimentPyfunc
 from training_worker.evaluation import classification_metrics, report_text
 from training_worker.plots import evaluation_plots
 from training_worker.splits import Split
@@ -92,7 +92,7 @@ def log_sentiment_model(
         name="model",
         python_model=python_model,
         artifacts=artifacts,
-        code_paths=[str(Path(shared.__file__).parent)],
+        code_paths=[str(Path(sentiment_model.__file__).parent)],
         pip_requirements=[*BASE_SERVING_REQUIREMENTS, *framework_requirements],
         signature=PYFUNC_SIGNATURE,
         model_config={"threshold": DEFAULT_THRESHOLD, **model_config},

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from shared.datasets import load_dataset
-from shared.lstm_model import LstmSentimentModel
-from shared.preprocessing import preprocess
+from sentiment_model.encoder import SequenceEncoder
+from sentiment_model.lstm import LstmSentimentModel
+from sentiment_model.preprocessing import preprocess
 from shared.registry import SPLIT_HASH_TAG
-from shared.text_encoding import SequenceEncoder
 from shared.training_params import validate_params
 from tests.conftest import TINY_LSTM_PARAMS
+from training_worker.datasets import load_dataset
 from training_worker.evaluation import classification_metrics
 from training_worker.pipeline import prepare_split
 

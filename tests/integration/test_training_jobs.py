@@ -173,7 +173,7 @@ def test_a_job_of_each_family_is_trained_logged_and_registered(
 
 
 def test_champion_changes_only_when_precision_improves(gateway: str, stack: Stack, workers: TrainingWorkers) -> None:
-    from shared.datasets import load_dataset
+    from training_worker.datasets import load_dataset
     from training_worker.promotion import promote_if_better
     from training_worker.splits import make_split
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.datasets import BUNDLED, BUNDLED_AIRLINE, DatasetError, load_dataset
+from training_worker.datasets import BUNDLED, BUNDLED_AIRLINE, DatasetError, load_dataset
 
 
 def test_bundled_corpus_keeps_only_positive_and_negative_deduplicated() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.preprocessing import (
+from sentiment_model.preprocessing import (
     NEGATIVE_EMOTICON_TOKEN,
     POSITIVE_EMOTICON_TOKEN,
     STOPWORDS,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from shared.datasets import load_dataset
 from shared.training_params import ClassicalParams
+from training_worker.datasets import load_dataset
 from training_worker.families import classical
 from training_worker.splits import make_split
 from training_worker.tracking import log_split

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.datasets import Dataset
+from training_worker.datasets import Dataset
 from training_worker.splits import make_split
 
 

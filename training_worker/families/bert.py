@@ -13,9 +13,9 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from shared.bert_model import MODEL_ARTIFACT, BertSentimentModel, bert_input
+from sentiment_model.bert import MODEL_ARTIFACT, BertSentimentModel, bert_input
+from sentiment_model.pyfunc import DEFAULT_THRESHOLD
 from shared.registry import EMBEDDING_TYPE_TAG
-from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
 from shared.training_params import BertParams
 from training_worker.evaluation import classification_metrics
 from training_worker.plots import training_curves

@@ -21,10 +21,10 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from shared.classical_model import PIPELINE_ARTIFACT, ClassicalSentimentModel, positive_scores
-from shared.preprocessing import preprocess_to_text
+from sentiment_model.classical import PIPELINE_ARTIFACT, ClassicalSentimentModel, positive_scores
+from sentiment_model.preprocessing import preprocess_to_text
+from sentiment_model.pyfunc import DEFAULT_THRESHOLD
 from shared.registry import EMBEDDING_TYPE_TAG
-from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
 from shared.training_params import ClassicalParams
 from training_worker.evaluation import classification_metrics
 from training_worker.splits import Split

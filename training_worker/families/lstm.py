@@ -11,16 +11,16 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from shared.lstm_model import (
+from sentiment_model.encoder import SequenceEncoder
+from sentiment_model.lstm import (
     ENCODER_ARTIFACT,
     KERAS_ARTIFACT,
     ONNX_ARTIFACT,
     LstmSentimentModel,
 )
-from shared.preprocessing import preprocess
+from sentiment_model.preprocessing import preprocess
+from sentiment_model.pyfunc import DEFAULT_THRESHOLD
 from shared.registry import EMBEDDING_TYPE_TAG
-from shared.sentiment_pyfunc import DEFAULT_THRESHOLD
-from shared.text_encoding import SequenceEncoder
 from shared.training_params import LstmParams
 from training_worker.embeddings import glove_matrix, word2vec_matrix
 from training_worker.onnx_export import export_onnx

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.sentiment_pyfunc import SentimentPyfunc
+from sentiment_model.pyfunc import SentimentPyfunc
 
 MODEL_ARTIFACT = "bert_model"
 PREDICT_BATCH = 64
@@ -20,7 +20,7 @@ PREDICT_BATCH = 64
 
 def bert_input(text: str) -> str:
     """What BERT reads: the shared preprocessing, so every family sees the same cleaned tweet."""
-    from shared.preprocessing import preprocess_to_text
+    from sentiment_model.preprocessing import preprocess_to_text
 
     return preprocess_to_text(text) or text.strip()
 

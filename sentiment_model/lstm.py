@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.sentiment_pyfunc import SentimentPyfunc
-from shared.text_encoding import SequenceEncoder
+from sentiment_model.encoder import SequenceEncoder
+from sentiment_model.pyfunc import SentimentPyfunc
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.sentiment_pyfunc import SentimentPyfunc
+from sentiment_model.pyfunc import SentimentPyfunc
 
 PIPELINE_ARTIFACT = "sklearn_pipeline"
 
@@ -32,6 +32,6 @@ class ClassicalSentimentModel(SentimentPyfunc):
         self.read_threshold(context)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        from shared.preprocessing import preprocess_to_text
+        from sentiment_model.preprocessing import preprocess_to_text
 
         return positive_scores(self.pipeline, [preprocess_to_text(t) for t in texts])

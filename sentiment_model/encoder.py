@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.preprocessing import preprocess
+from sentiment_model.preprocessing import preprocess
 
 PAD_ID = 0
 OOV_ID = 1
@@ -22,7 +22,7 @@ class SequenceEncoder:
 
     vocabulary: dict[str, int]
     max_len: int = 40
-    preprocessing: str = "shared.preprocessing.preprocess/v1"
+    preprocessing: str = "sentiment_model.preprocessing.preprocess/v1"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
