@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import ServiceSettings
+from pydantic import SecretStr
+
+from shared.settings import ModelSigningSettings, ServiceSettings
 
 
-class InferenceSettings(ServiceSettings):
+class InferenceSettings(ServiceSettings, ModelSigningSettings):
     service_name: str = "inference-worker"
     inference_queue: str = "inference"
     # Celery's pool runs `inference.predict` tasks (bulk scoring by Python callers); the gateway's calls go through
@@ -30,6 +32,10 @@ class InferenceSettings(ServiceSettings):
     max_batch_size: int = 64
     # Prometheus /metrics of this process; 0 = none. Several processes on one host take the next free ports.
     metrics_port: int = 0
+
+
+    def secrets_to_check(self) -> dict[str, SecretStr | None]:
+        return {**super().secrets_to_check(), "model_signing_key": self.model_signing_key}
 
 
 @lru_cache

@@ -10,10 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_model.preprocessing import preprocess
+from sentiment_model.preprocessing import PREPROCESSING_VERSION, preprocess
 
 PAD_ID = 0
 OOV_ID = 1
+
+
+class IncompatiblePreprocessing(ValueError):
+    """An encoder fitted on the output of another preprocessing version than the one installed."""
+
+
+def preprocessing_version_of(recorded: str) -> str:
+    """`v1` from `v1` or from the older `shared.preprocessing.preprocess/v1` form."""
+    return recorded.rsplit("/", 1)[-1]
 
 
 @dataclass
@@ -22,7 +31,7 @@ class SequenceEncoder:
 
     vocabulary: dict[str, int]
     max_len: int = 40
-    preprocessing: str = "sentiment_model.preprocessing.preprocess/v1"
+    preprocessing: str = PREPROCESSING_VERSION
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -62,7 +71,14 @@ class SequenceEncoder:
 
     @classmethod
     def from_json(cls, raw: str) -> SequenceEncoder:
+        """Refuses an encoder of another preprocessing version: its ids would not mean what the model learnt."""
         data = json.loads(raw)
+        recorded = preprocessing_version_of(str(data.get("preprocessing", "")))
+        if recorded != PREPROCESSING_VERSION:
+            raise IncompatiblePreprocessing(
+                f"encoder was fitted on preprocessing {recorded or 'unknown'}, "
+                f"this install runs {PREPROCESSING_VERSION}"
+            )
         return cls(
             vocabulary=data["vocabulary"],
             max_len=int(data["max_len"]),

@@ -1,110 +1,97 @@
-"""The registered LSTM's MLflow format: Keras model + ONNX export + encoder, served through the faster compiled path.
+"""The registered LSTM's format: an ONNX graph, the encoder JSON and a signed manifest, read as data only.
 
-Training writes this format (training_worker) and both the inference worker and `mlflow models serve` read it,
-so what is served is exactly what was trained: same preprocessing, same encoder, same weights.
+Training writes it (training_worker/families/lstm.py). The inference worker reads it with `load_verified_lstm`,
+which parses the manifest, checks its signature and the two files' digests, and builds an ONNX Runtime session:
+nothing is unpickled and no model code is imported. The pyfunc wrapper below serves the same scorer to
+`mlflow models serve` and to promotion's re-scoring.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sentiment_model.encoder import SequenceEncoder
-from sentiment_model.pyfunc import SentimentPyfunc
+from sentiment_model.manifest import Manifest, ModelNotTrusted, read_verified
+from sentiment_model.pyfunc import DEFAULT_THRESHOLD, SentimentPyfunc
 
 log = logging.getLogger(__name__)
 
 KERAS_ARTIFACT = "keras_model"
 ONNX_ARTIFACT = "onnx_model"
 ENCODER_ARTIFACT = "encoder"
-
-BatchFn = Callable[[np.ndarray], np.ndarray]
-
-
-def _tf_function_path(keras_path: str, max_len: int) -> BatchFn:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    model = keras.saving.load_model(keras_path, compile=False)
-    compiled = tf.function(
-        lambda ids: model(ids, training=False), input_signature=[tf.TensorSpec([None, max_len], tf.int32)]
-    )
-
-    def run(ids: np.ndarray) -> np.ndarray:
-        return np.asarray(compiled(tf.constant(ids, dtype=tf.int32))).reshape(-1)
-
-    return run
+# Where MLflow copies the two serving artifacts inside the model folder (artifacts/<file name>).
+ONNX_FILE = "artifacts/model.onnx"
+ENCODER_FILE = "artifacts/encoder.json"
+SERVING_FILES = (ONNX_FILE, ENCODER_FILE)
 
 
-def _onnx_path(onnx_file: str) -> BatchFn:
-    import onnxruntime as ort
+@dataclass
+class LstmScorer:
+    """Raw tweets in, probability of "positive" out: the shared preprocessing, the encoder, the ONNX graph."""
 
-    options = ort.SessionOptions()
-    # One inference thread per process: workers scale by processes, and two threads fight over 2 cores.
-    options.intra_op_num_threads = int(os.environ.get("ORT_INTRA_OP_THREADS", "1"))
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(onnx_file, sess_options=options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    encoder: SequenceEncoder
+    onnx_bytes: bytes
+    threshold: float = DEFAULT_THRESHOLD
+    metadata: dict[str, Any] = field(default_factory=dict)
 
-    def run(ids: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run(None, {input_name: ids.astype(np.int32, copy=False)})[0]).reshape(-1)
+    def __post_init__(self) -> None:
+        import onnxruntime as ort
 
-    return run
+        options = ort.SessionOptions()
+        # One inference thread per process: workers scale by processes, and two threads fight over 2 cores.
+        options.intra_op_num_threads = int(os.environ.get("ORT_INTRA_OP_THREADS", "1"))
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(self.onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def predict_ids(self, ids: np.ndarray) -> np.ndarray:
+        return np.asarray(self._session.run(None, {self._input: ids.astype(np.int32, copy=False)})[0]).reshape(-1)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0,), dtype=np.float32)
+        return self.predict_ids(self.encoder.encode(texts))
+
+    def label_of(self, probability_positive: float) -> str:
+        return "positive" if probability_positive >= self.threshold else "negative"
+
+    @property
+    def embedding_type(self) -> str:
+        return str(self.metadata.get("embedding_type", self.encoder.extra.get("embedding_type", "unknown")))
 
 
-def _median_call_ms(fn: BatchFn, ids: np.ndarray, calls: int = 30) -> float:
-    fn(ids)
-    timings = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn(ids)
-        timings.append(time.perf_counter() - start)
-    return float(np.median(timings) * 1000)
+def scorer_from_files(onnx_file: Path, encoder_file: Path, metadata: dict[str, Any]) -> LstmScorer:
+    threshold = float(metadata.get("threshold", DEFAULT_THRESHOLD))
+    if not 0.0 <= threshold <= 1.0:
+        raise ModelNotTrusted(f"threshold {threshold} is outside [0, 1]")
+    encoder = SequenceEncoder.load(encoder_file)
+    return LstmScorer(encoder, onnx_file.read_bytes(), threshold, metadata)
+
+
+def load_verified_lstm(folder: Path, signing_key: str) -> tuple[LstmScorer, Manifest]:
+    """The scorer of a downloaded folder holding `manifest.json` and the serving files, once they are trusted."""
+    manifest = read_verified(folder, signing_key, SERVING_FILES)
+    if manifest.family != "lstm":
+        raise ModelNotTrusted(f"manifest is for the {manifest.family!r} family, not an LSTM")
+    return scorer_from_files(folder / ONNX_FILE, folder / ENCODER_FILE, manifest.metadata), manifest
 
 
 class LstmSentimentModel(SentimentPyfunc):
-    """pyfunc wrapper: raw tweets in, probability of "positive" out."""
-
-    fast_path_name: str = "unloaded"
-    fast_path_timings_ms: dict[str, float]
+    """pyfunc wrapper over the same scorer, for `mlflow models serve` and for re-scoring a champion."""
 
     def load_context(self, context: Any) -> None:
-        config = dict(context.model_config or {})
         self.read_threshold(context)
-        self.embedding_type = str(config.get("embedding_type", "unknown"))
-        self.encoder = SequenceEncoder.load(Path(context.artifacts[ENCODER_ARTIFACT]))
-        self._select_fast_path(context.artifacts, os.environ.get("LSTM_FAST_PATH", "auto"))
-
-    def _select_fast_path(self, artifacts: dict[str, str], preference: str) -> None:
-        candidates: dict[str, Callable[[], BatchFn]] = {}
-        if ONNX_ARTIFACT in artifacts and Path(artifacts[ONNX_ARTIFACT]).is_file():
-            candidates["onnxruntime"] = lambda: _onnx_path(artifacts[ONNX_ARTIFACT])
-        candidates["tf_function"] = lambda: _tf_function_path(artifacts[KERAS_ARTIFACT], self.encoder.max_len)
-        if preference != "auto":
-            if preference not in candidates:
-                raise ValueError(f"LSTM_FAST_PATH={preference!r} is not available: choose from {sorted(candidates)}")
-            candidates = {preference: candidates[preference]}
-        probe = np.zeros((1, self.encoder.max_len), dtype=np.int32)
-        probe[0, :3] = [2, 3, 4]
-        built = {name: make() for name, make in candidates.items()}
-        # Measure rather than assume: keep whichever path answers one tweet faster on this machine.
-        self.fast_path_timings_ms = {name: _median_call_ms(fn, probe) for name, fn in built.items()}
-        self.fast_path_name = min(self.fast_path_timings_ms, key=self.fast_path_timings_ms.__getitem__)
-        self._run = built[self.fast_path_name]
-        log.info("lstm fast path selected path=%s timings_ms=%s", self.fast_path_name, self.fast_path_timings_ms)
-
-    def predict_ids(self, ids: np.ndarray) -> np.ndarray:
-        return self._run(ids)
+        config = dict(context.model_config or {})
+        metadata = {"threshold": self.threshold, "embedding_type": config.get("embedding_type", "unknown")}
+        artifacts = context.artifacts
+        self.scorer = scorer_from_files(Path(artifacts[ONNX_ARTIFACT]), Path(artifacts[ENCODER_ARTIFACT]), metadata)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probability of "positive" for each raw tweet, through the shared preprocessing and encoder."""
-        if not texts:
-            return np.zeros((0,), dtype=np.float32)
-        return self._run(self.encoder.encode(texts))
+        return self.scorer.predict_proba(texts)

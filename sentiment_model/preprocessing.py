@@ -10,6 +10,10 @@ from functools import lru_cache
 import emoji
 import simplemma
 
+# What `preprocess` produces is part of every trained model: any change to its output is a new version, and a
+# model refuses to load under another one (sentiment_model/encoder.py).
+PREPROCESSING_VERSION = "v1"
+
 # Negations and contrast words carry sentiment ("not good", "never again", "but"): they are never stopwords.
 KEPT_NEGATIONS = frozenset({"not", "no", "never", "nor", "nothing", "nobody", "none", "neither", "nowhere", "but"})
 

@@ -8,7 +8,7 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Defaults that must never survive outside a developer's laptop.
-INSECURE_DEFAULT_KEYS = {"", "dev-analyst-key", "dev-admin-key", "change-me"}
+INSECURE_DEFAULT_KEYS = {"", "dev-analyst-key", "dev-admin-key", "dev-model-signing-key", "change-me"}
 
 
 class ServiceSettings(BaseSettings):
@@ -57,3 +57,11 @@ class ServiceSettings(BaseSettings):
             "classical": self.classical_model_name,
             "bert": self.bert_model_name,
         }
+
+
+class ModelSigningSettings(BaseSettings):
+    """The key training signs registered versions with and inference workers check them by (never the gateway's)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    model_signing_key: SecretStr = SecretStr("dev-model-signing-key")

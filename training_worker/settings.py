@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import ServiceSettings
+from pydantic import SecretStr
+
+from shared.settings import ModelSigningSettings, ServiceSettings
 
 
-class TrainingSettings(ServiceSettings):
+class TrainingSettings(ServiceSettings, ModelSigningSettings):
     service_name: str = "training-worker"
+    # Precision of "positive" each version's threshold is chosen for on validation (the business KPI).
+    target_precision: float = 0.90
     experiment_name: str = "air-paradis-sentiment"
     # The BERT family's base model: DistilBERT where a path or hub is reachable, the bundled MiniLM otherwise.
     bert_model: str = "bundled-minilm"
@@ -21,6 +25,10 @@ class TrainingSettings(ServiceSettings):
     job_lease_ttl_s: int = 30
     # How often each training worker looks for jobs whose worker died.
     recovery_interval_s: float = 15.0
+
+
+    def secrets_to_check(self) -> dict[str, SecretStr | None]:
+        return {**super().secrets_to_check(), "model_signing_key": self.model_signing_key}
 
 
 @lru_cache
