@@ -55,3 +55,57 @@ class BertSentimentModel(SentimentPyfunc):
                 logits = self.model(**batch).logits
                 out.append(torch.softmax(logits, dim=-1)[:, 1].float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+HEAD_ARTIFACT = "linear_head"
+
+
+def mean_pooled(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> np.ndarray:
+    """Sentence embeddings: the encoder's last hidden states averaged over real tokens (sentence-transformers'
+    pooling for MiniLM and MPNet), L2-normalised."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), PREDICT_BATCH):
+            batch = tokenizer(
+                [bert_input(t) for t in texts[start : start + PREDICT_BATCH]],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+class FrozenEncoderSentimentModel(SentimentPyfunc):
+    """A BERT-family encoder left as trained, its mean-pooled embeddings under a logistic-regression head."""
+
+    def load_context(self, context: Any) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import json
+
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = context.artifacts[MODEL_ARTIFACT]
+        config = getattr(context, "model_config", None) or {}
+        self.read_threshold(context)
+        self.max_length = int(config.get("max_length", 64))
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        with open(context.artifacts[HEAD_ARTIFACT], encoding="utf-8") as handle:
+            head = json.load(handle)
+        self.coef = np.asarray(head["coef"], dtype=np.float64)
+        self.intercept = float(head["intercept"])
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        embeddings = mean_pooled(self.model, self.tokenizer, texts, self.max_length, self.device)
+        return (1.0 / (1.0 + np.exp(-(embeddings @ self.coef + self.intercept)))).astype(np.float32)

@@ -11,6 +11,9 @@ EMBEDDING_TYPE_TAG = "embedding_type"
 FAMILY_TAG = "family"
 TEST_PRECISION_TAG = "test_precision"
 SPLIT_HASH_TAG = "split_hash"
+THRESHOLD_TAG = "threshold"
+RECALL_AT_TARGET_TAG = "recall_at_target_precision"
+TEACHER_TAG = "teacher"
 
 
 def model_uri(name: str, alias: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
@@ -19,7 +19,7 @@ from training_worker.datasets import load_dataset
 from training_worker.promotion import promote_if_better
 from training_worker.settings import TrainingSettings
 from training_worker.splits import Split, make_split
-from training_worker.tracking import FamilyResult, Progress, log_split, no_progress, register
+from training_worker.tracking import FamilyContext, FamilyResult, Progress, log_split, no_progress, register
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class TrainingOutcome:
     metrics: dict[str, float]
     promoted: bool
     train_seconds: float
+    decision: dict[str, object] = field(default_factory=dict)
 
 
 def feedback_corrections(redis_client: redis.Redis) -> tuple[list[str], list[int]]:
@@ -78,16 +79,33 @@ def run_training(
         "training started %s",
         kv(job_id=job_id, family=family, rows_train=len(split.train_texts), split_hash=split.split_hash),
     )
+    context = FamilyContext(
+        target_precision=settings.target_precision,
+        signing_key=settings.model_signing_key.get_secret_value(),
+        tracking_uri=settings.mlflow_tracking_uri,
+        progress=progress,
+    )
     with mlflow.start_run(run_name=f"{family}-{split.dataset_name}") as run:
         mlflow.set_tags({"family": family, **({"job_id": job_id} if job_id else {})})
         log_split(split)
-        result: FamilyResult = trainer.train(split, params, progress)
+        result: FamilyResult = trainer.train(split, params, context)
     # Registration comes only after the run has everything logged: a failed run registers nothing.
     version = register(client, result, model_name, family, split)
-    precision = result.test_metrics["test_precision"]
-    promoted = promote_if_better(
-        client, redis_client, family, model_name, version, precision, split, settings.champion_alias
+    decision = promote_if_better(
+        client,
+        redis_client,
+        family,
+        model_name,
+        version,
+        result.test_metrics,
+        split,
+        context.signing_key,
+        context.target_precision,
+        settings.champion_alias,
     )
+    client.log_dict(run.info.run_id, decision.as_dict(), "promotion/decision.json")
+    client.set_tag(run.info.run_id, "promotion", "promoted" if decision.promoted else "not promoted")
+    client.set_tag(run.info.run_id, "promotion_reason", decision.reason[:500])
     log.info(
         "training finished %s",
         kv(
@@ -95,10 +113,19 @@ def run_training(
             family=family,
             run_id=run.info.run_id,
             version=version,
-            precision=f"{precision:.4f}",
-            promoted=promoted,
+            threshold=f"{result.operating_point.threshold:.4f}",
+            precision=f"{result.test_metrics['test_precision']:.4f}",
+            recall_at_target=f"{result.test_metrics['test_recall_at_target_precision']:.4f}",
+            promoted=decision.promoted,
         ),
     )
     return TrainingOutcome(
-        family, result.run_id, model_name, version, result.test_metrics, promoted, result.train_seconds
+        family,
+        result.run_id,
+        model_name,
+        version,
+        result.test_metrics,
+        decision.promoted,
+        result.train_seconds,
+        decision.as_dict(),
     )

@@ -1,36 +1,115 @@
-"""Promotion: a new version takes its model's `champion` alias only when its test precision beats the champion's."""
+"""Promotion: a new version takes its model's `champion` alias only when it wins on the business KPI.
+
+The KPI is precision of "positive": each version is served at a threshold chosen for the target precision, and
+the deciding figure is recall at that target precision, on the same test split for both models. A version whose
+own threshold misses the target by more than `MAX_PRECISION_SHORTFALL` on test, or that hardly ever says
+"positive", is never promoted, whatever the champion: a model that rarely says "positive" is no answer.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-import mlflow
 import redis
 from mlflow import MlflowClient
 
+from sentiment_model.manifest import ModelNotTrusted
 from shared import events
 from shared.logging_setup import kv
-from shared.registry import EMBEDDING_TYPE_TAG, SPLIT_HASH_TAG, TEST_PRECISION_TAG, champion_version, model_uri
+from shared.registry import EMBEDDING_TYPE_TAG, champion_version
 from shared.schemas import ModelPromotedEvent, TrainingFamily
 from training_worker.evaluation import classification_metrics
+from training_worker.registered_models import load_verified, verified_manifest
 from training_worker.splits import Split
 
 log = logging.getLogger(__name__)
 
+MAX_PRECISION_SHORTFALL = 0.02
+MIN_RECALL = 0.2
 
-def champion_precision_on(client: MlflowClient, model_name: str, alias: str, split: Split) -> float | None:
-    """The champion's test precision on `split`: its recorded one when the split is the same, else re-measured."""
-    champion = champion_version(client, model_name, alias)
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """One model's test figures at its own threshold, and where they come from."""
+
+    version: str
+    threshold: float
+    precision: float
+    recall: float
+    recall_at_target: float
+    source: str  # "this run", "signed manifest" or "re-scored on this split"
+
+    @classmethod
+    def from_metrics(cls, version: str, metrics: dict[str, float], source: str) -> ModelFigures:
+        return cls(
+            version=version,
+            threshold=float(metrics["test_threshold"]),
+            precision=float(metrics["test_precision"]),
+            recall=float(metrics["test_recall"]),
+            recall_at_target=float(metrics["test_recall_at_target_precision"]),
+            source=source,
+        )
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promoted: bool
+    reason: str
+    target_precision: float
+    candidate: ModelFigures
+    champion: ModelFigures | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def decide(candidate: ModelFigures, champion: ModelFigures | None, target_precision: float) -> PromotionDecision:
+    """The rule itself, on figures alone."""
+
+    def outcome(promoted: bool, reason: str) -> PromotionDecision:
+        return PromotionDecision(promoted, reason, target_precision, candidate, champion)
+
+    floor = target_precision - MAX_PRECISION_SHORTFALL
+    if candidate.precision < floor:
+        return outcome(
+            False, f"refused: test precision {candidate.precision:.3f} at its threshold is below {floor:.2f}"
+        )
+    if candidate.recall < MIN_RECALL:
+        return outcome(False, f"refused: test recall {candidate.recall:.3f} at its threshold is below {MIN_RECALL}")
     if champion is None:
-        return None
-    if champion.tags.get(SPLIT_HASH_TAG) == split.split_hash and TEST_PRECISION_TAG in champion.tags:
-        return float(champion.tags[TEST_PRECISION_TAG])
-    # A different split (other data or seed): score the champion on this run's test set so the comparison is fair.
-    model = mlflow.pyfunc.load_model(model_uri(model_name, alias))
-    import pandas as pd
+        return outcome(True, "promoted: no trusted champion to beat")
+    if candidate.recall_at_target > champion.recall_at_target:
+        return outcome(
+            True,
+            f"promoted: recall at precision {target_precision:.2f} {candidate.recall_at_target:.3f} beats "
+            f"the champion's {champion.recall_at_target:.3f}",
+        )
+    return outcome(
+        False,
+        f"not promoted: recall at precision {target_precision:.2f} {candidate.recall_at_target:.3f} does not beat "
+        f"the champion's {champion.recall_at_target:.3f}",
+    )
 
-    predicted = model.predict(pd.DataFrame({"text": split.test_texts}))
-    return classification_metrics(split.test_labels, predicted["probability_positive"].to_numpy())["test_precision"]
+
+def champion_figures(
+    model_name: str, version: str, split: Split, signing_key: str, target_precision: float
+) -> ModelFigures:
+    """The champion's figures on `split`: its signed ones when the split is the same, else re-measured."""
+    manifest = verified_manifest(model_name, version, signing_key)
+    recorded = manifest.metadata
+    same_split = recorded.get("split_hash") == split.split_hash
+    if same_split and recorded.get("target_precision") == target_precision and "test_threshold" in recorded:
+        return ModelFigures.from_metrics(version, recorded, "signed manifest")
+    # Another split (other data or seed) or another target: score the champion on this run's test set.
+    with tempfile.TemporaryDirectory() as tmp:
+        champion = load_verified(model_name, version, signing_key, Path(tmp))
+        scores = champion.model.predict_proba(list(split.test_texts))
+    threshold = float(recorded.get("threshold", champion.model.threshold))
+    metrics = classification_metrics(split.test_labels, scores, threshold, target_precision=target_precision)
+    return ModelFigures.from_metrics(version, metrics, "re-scored on this split")
 
 
 def promote_if_better(
@@ -39,24 +118,33 @@ def promote_if_better(
     family: TrainingFamily,
     model_name: str,
     version: str,
-    precision: float,
+    candidate_metrics: dict[str, float],
     split: Split,
+    signing_key: str,
+    target_precision: float,
     alias: str = "champion",
-) -> bool:
+) -> PromotionDecision:
+    candidate = ModelFigures.from_metrics(version, candidate_metrics, "this run")
     current = champion_version(client, model_name, alias)
-    current_precision = champion_precision_on(client, model_name, alias, split) if current else None
-    if current is not None and current_precision is not None and precision <= current_precision:
-        log.info(
-            "not promoted %s",
-            kv(
-                model=model_name,
-                version=version,
-                precision=f"{precision:.4f}",
-                champion=current.version,
-                champion_precision=f"{current_precision:.4f}",
-            ),
+    champion: ModelFigures | None = None
+    untrusted_reason = ""
+    if current is not None:
+        try:
+            champion = champion_figures(model_name, current.version, split, signing_key, target_precision)
+        except ModelNotTrusted as exc:
+            untrusted_reason = f" (champion v{current.version} not trusted: {exc})"
+            log.warning("champion not trusted %s", kv(model=model_name, version=current.version, error=exc))
+    decision = decide(candidate, champion, target_precision)
+    if untrusted_reason:
+        decision = PromotionDecision(
+            decision.promoted, decision.reason + untrusted_reason, target_precision, candidate, None
         )
-        return False
+    log.info(
+        "promotion decided %s",
+        kv(model=model_name, version=version, promoted=decision.promoted, reason=decision.reason),
+    )
+    if not decision.promoted:
+        return decision
     client.set_registered_model_alias(model_name, alias, version)
     embedding_type = client.get_model_version(model_name, version).tags.get(EMBEDDING_TYPE_TAG)
     event = ModelPromotedEvent(
@@ -64,14 +152,10 @@ def promote_if_better(
         model_name=model_name,
         model_version=version,
         alias=alias,
-        precision=precision,
+        precision=candidate.precision,
         embedding_type=embedding_type,
         previous_version=current.version if current else None,
     )
     if redis_client is not None:
         events.publish(redis_client, events.MODEL_PROMOTED_STREAM, event)
-    log.info(
-        "promoted %s",
-        kv(model=model_name, version=version, precision=f"{precision:.4f}", previous=event.previous_version),
-    )
-    return True
+    return decision

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -16,6 +17,8 @@ class TrainingSettings(ServiceSettings, ModelSigningSettings):
     experiment_name: str = "air-paradis-sentiment"
     # The BERT family's base model: DistilBERT where a path or hub is reachable, the bundled MiniLM otherwise.
     bert_model: str = "bundled-minilm"
+    # Where base models assembled on first use (the bundled MPNet) are unpacked.
+    model_cache_dir: str = str(Path.home() / ".cache" / "air-paradis")
     # S3/MinIO artifact store: read by MLflow from MLFLOW_S3_ENDPOINT_URL / AWS_* when configured.
     mlflow_s3_endpoint_url: str | None = None
     training_queue: str = "training"
@@ -25,7 +28,13 @@ class TrainingSettings(ServiceSettings, ModelSigningSettings):
     job_lease_ttl_s: int = 30
     # How often each training worker looks for jobs whose worker died.
     recovery_interval_s: float = 15.0
-
+    # A job queued this long whose message is in neither the queue nor a worker's hands is sent again.
+    queued_job_resend_after_s: float = 300.0
+    # Job parameters name data files (`dataset`, `glove_path`) relative to this folder, and nothing outside it.
+    data_dir: Path = Path("/data")
+    # Larger files are refused before they are read (a dataset CSV, a GloVe text file).
+    max_dataset_bytes: int = 2 * 1024**3
+    max_glove_bytes: int = 6 * 1024**3
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         return {**super().secrets_to_check(), "model_signing_key": self.model_signing_key}

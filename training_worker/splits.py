@@ -31,6 +31,15 @@ class Split:
             digest.update("\n".join(part).encode())
         return digest.hexdigest()[:16]
 
+    @property
+    def held_out_hash(self) -> str:
+        """Validation + test only: models with equal ones never trained on each other's held-out tweets."""
+        digest = hashlib.sha256()
+        for part in (self.val_texts, self.test_texts):
+            digest.update(str(len(part)).encode())
+            digest.update("\n".join(part).encode())
+        return digest.hexdigest()[:16]
+
     def describe(self) -> dict[str, str | int]:
         return {
             "dataset": self.dataset_name,

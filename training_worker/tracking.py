@@ -1,4 +1,9 @@
-"""What every family logs to MLflow: the split, the test KPIs, the evaluation PNGs and report, the registration."""
+"""What every family logs to MLflow: the split, the operating point, test KPIs, plots, the signed model, the version.
+
+A family trains and scores; `log_family_model` does the rest the same way for all of them: it chooses the
+threshold on validation, evaluates test at that threshold, saves the pyfunc into a local folder, signs every file
+of it (sentiment_model/manifest.py), and uploads the folder as the run's `model` artifact.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import mlflow.pyfunc
@@ -14,13 +20,23 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 import sentiment_model
-from sentiment_model.pyfunc import DEFAULT_THRESHOLD, SentimentPyfunc
-from shared.registry import EMBEDDING_TYPE_TAG, FAMILY_TAG, SPLIT_HASH_TAG, TEST_PRECISION_TAG
-from training_worker.evaluation import classification_metrics, report_text
+from sentiment_model.manifest import sign_folder
+from sentiment_model.preprocessing import PREPROCESSING_VERSION
+from sentiment_model.pyfunc import SentimentPyfunc
+from shared.registry import (
+    EMBEDDING_TYPE_TAG,
+    FAMILY_TAG,
+    RECALL_AT_TARGET_TAG,
+    SPLIT_HASH_TAG,
+    TEST_PRECISION_TAG,
+    THRESHOLD_TAG,
+)
+from training_worker.evaluation import OperatingPoint, choose_operating_point, classification_metrics, report_text
 from training_worker.plots import evaluation_plots
 from training_worker.splits import Split
 
 Progress = Callable[[int, int, str], None]
+MODEL_ARTIFACT_PATH = "model"
 
 # Every family's pyfunc takes raw tweets and answers the same two columns, so promotion, the UI and
 # `mlflow models serve` treat them alike.
@@ -43,15 +59,43 @@ def no_progress(current: int, total: int, message: str) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class FamilyContext:
+    """What a family's `train` needs besides its split and params."""
+
+    target_precision: float
+    signing_key: str
+    tracking_uri: str | None = None
+    progress: Progress = no_progress
+
+
 @dataclass
 class FamilyResult:
-    """A trained, logged model of one family, ready to be registered."""
+    """A trained, logged, signed model of one family, ready to be registered."""
 
     run_id: str
     model_uri: str
     test_metrics: dict[str, float]
+    operating_point: OperatingPoint
     tags: dict[str, str] = field(default_factory=dict)
     train_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A family's output before logging: its pyfunc and artifacts, and its scores on validation and test."""
+
+    family: str
+    python_model: SentimentPyfunc
+    artifacts: dict[str, str]
+    framework_requirements: list[str]
+    embedding_type: str
+    val_scores: Sequence[float]
+    test_scores: Sequence[float]
+    train_seconds: float
+    title: str
+    model_config: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def log_split(split: Split) -> None:
@@ -60,10 +104,14 @@ def log_split(split: Split) -> None:
 
 
 def log_evaluation(
-    y_true: Sequence[int], probability_positive: Sequence[float], threshold: float, title: str
+    y_true: Sequence[int],
+    probability_positive: Sequence[float],
+    threshold: float,
+    title: str,
+    target_precision: float,
 ) -> dict[str, float]:
     """Log test KPIs, the confusion matrix / ROC / PR PNGs and the classification report of the active run."""
-    metrics = classification_metrics(y_true, probability_positive, threshold)
+    metrics = classification_metrics(y_true, probability_positive, threshold, target_precision=target_precision)
     mlflow.log_metrics(metrics)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -75,51 +123,70 @@ def log_evaluation(
     return metrics
 
 
-def log_sentiment_model(
-    python_model: SentimentPyfunc,
-    artifacts: dict[str, str],
-    framework_requirements: list[str],
-    model_config: dict[str, object],
-    tags: dict[str, str],
-    test_metrics: dict[str, float],
-    train_seconds: float,
-) -> FamilyResult:
-    """Log a family's pyfunc in the active run, the same way for every family, and describe it for registration.
+def log_family_model(trained: TrainedModel, split: Split, context: FamilyContext) -> FamilyResult:
+    """Operating point on validation, test KPIs at it, then the signed model folder uploaded to the active run.
 
-    Call it while the artifact files still exist: MLflow copies them during the call.
+    Call it while the artifact files still exist: MLflow copies them into the saved folder.
     """
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=python_model,
-        artifacts=artifacts,
-        code_paths=[str(Path(sentiment_model.__file__).parent)],
-        pip_requirements=[*BASE_SERVING_REQUIREMENTS, *framework_requirements],
-        signature=PYFUNC_SIGNATURE,
-        model_config={"threshold": DEFAULT_THRESHOLD, **model_config},
+    point = choose_operating_point(split.val_labels, trained.val_scores, context.target_precision)
+    mlflow.log_metrics({f"val_operating_{k}": float(v) for k, v in point.as_dict().items()})
+    mlflow.set_tag("target_precision_met_on_validation", str(point.target_met).lower())
+    test_metrics = log_evaluation(
+        split.test_labels, trained.test_scores, point.threshold, trained.title, context.target_precision
     )
+    metadata = {
+        "family": trained.family,
+        "embedding_type": trained.embedding_type,
+        "preprocessing": PREPROCESSING_VERSION,
+        "split_hash": split.split_hash,
+        "held_out_hash": split.held_out_hash,
+        "threshold": point.threshold,
+        "target_precision": context.target_precision,
+        "target_met_on_validation": point.target_met,
+        **{name: float(value) for name, value in test_metrics.items()},
+    }
     run = mlflow.active_run()
     assert run is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / MODEL_ARTIFACT_PATH
+        mlflow.pyfunc.save_model(
+            path=str(folder),
+            python_model=trained.python_model,
+            artifacts=trained.artifacts,
+            code_paths=[str(Path(sentiment_model.__file__).parent)],
+            pip_requirements=[*BASE_SERVING_REQUIREMENTS, *trained.framework_requirements],
+            signature=PYFUNC_SIGNATURE,
+            model_config={
+                **trained.model_config,
+                "threshold": point.threshold,
+                "embedding_type": trained.embedding_type,
+            },
+        )
+        sign_folder(folder, trained.family, metadata, context.signing_key)
+        mlflow.log_artifacts(str(folder), artifact_path=MODEL_ARTIFACT_PATH)
+    tags = {EMBEDDING_TYPE_TAG: trained.embedding_type, **trained.tags}
     return FamilyResult(
         run_id=run.info.run_id,
-        model_uri=info.model_uri,
+        model_uri=f"runs:/{run.info.run_id}/{MODEL_ARTIFACT_PATH}",
         test_metrics=test_metrics,
+        operating_point=point,
         tags=tags,
-        train_seconds=train_seconds,
+        train_seconds=trained.train_seconds,
     )
 
 
 def register(client: MlflowClient, result: FamilyResult, model_name: str, family: str, split: Split) -> str:
-    """Register the logged model and tag the version; returns the new version number."""
+    """Register the logged model and tag the version (the tags are for people; the manifest is what is trusted)."""
     version = mlflow.register_model(result.model_uri, model_name)
+    metrics = result.test_metrics
     tags = {
         FAMILY_TAG: family,
         SPLIT_HASH_TAG: split.split_hash,
-        TEST_PRECISION_TAG: f"{result.test_metrics.get('test_precision', 0.0):.6f}",
+        TEST_PRECISION_TAG: f"{metrics.get('test_precision', 0.0):.6f}",
+        THRESHOLD_TAG: f"{result.operating_point.threshold:.6f}",
+        RECALL_AT_TARGET_TAG: f"{metrics.get('test_recall_at_target_precision', 0.0):.6f}",
         **result.tags,
     }
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version.version, key, value)
     return str(version.version)
-
-
-__all__ = ["EMBEDDING_TYPE_TAG", "FamilyResult", "Progress", "log_evaluation", "log_split", "no_progress", "register"]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import mlflow
 import pytest
 import redis
 from mlflow import MlflowClient
@@ -172,7 +173,14 @@ def test_a_job_of_each_family_is_trained_logged_and_registered(
     assert queued["job_id"] in [j["job_id"] for j in listed]
 
 
-def test_champion_changes_only_when_precision_improves(gateway: str, stack: Stack, workers: TrainingWorkers) -> None:
+def _figures(metrics: dict, **changes: float) -> dict:
+    return {**metrics, **{f"test_{name}": value for name, value in changes.items()}}
+
+
+def test_champion_changes_only_when_the_kpi_improves_and_never_for_a_degenerate_model(
+    gateway: str, stack: Stack, workers: TrainingWorkers
+) -> None:
+    from tests.conftest import MODEL_SIGNING_KEY, TEST_TARGET_PRECISION
     from training_worker.datasets import load_dataset
     from training_worker.promotion import promote_if_better
     from training_worker.splits import make_split
@@ -183,23 +191,38 @@ def test_champion_changes_only_when_precision_improves(gateway: str, stack: Stac
         gateway, _post_job(gateway, "classical", TINY_CLASSICAL)["job_id"], workers
     )
     champion = _champion(client, name)
-    champion_precision = float(client.get_model_version(name, champion).tags["test_precision"])
-    # Same data, seed and grid: the same precision, which is no improvement.
+    # Same data, seed and grid: the same figures, which is no improvement.
     again = _wait_finished(gateway, _post_job(gateway, "classical", TINY_CLASSICAL)["job_id"], workers)
     assert again["state"] == "succeeded" and again["promoted"] is False
+    assert "does not beat" in again["promotion"]["reason"]
     assert again["metrics"]["test_precision"] == pytest.approx(first["metrics"]["test_precision"])
     assert _champion(client, name) == champion
 
     split = make_split(load_dataset("bundled-airline", 300), 42)
     redis_client = redis.Redis.from_url(stack.redis_url)
     last_event = redis_client.xrevrange(events.MODEL_PROMOTED_STREAM, count=1)
-    assert not promote_if_better(
-        client, redis_client, "classical", name, again["model_version"], champion_precision - 0.01, split
-    )
+    target = float(TEST_TARGET_PRECISION)
+    champion_kpi = first["metrics"]["test_recall_at_target_precision"]
+
+    def promote(metrics: dict) -> bool:
+        mlflow.set_tracking_uri(stack.mlflow_url)
+        decision = promote_if_better(
+            client, redis_client, "classical", name, again["model_version"], metrics, split, MODEL_SIGNING_KEY, target
+        )
+        return decision.promoted
+
+    # Perfect precision but hardly ever "positive": refused, whatever it would gain on recall at the target.
+    timid = _figures(again["metrics"], precision=1.0, recall=0.05, recall_at_target_precision=champion_kpi + 0.5)
+    assert not promote(timid)
+    # Recall-rich but its own threshold misses the target by more than the allowed shortfall: refused.
+    loose = _figures(again["metrics"], precision=target - 0.05, recall=0.9, recall_at_target_precision=1.0)
+    assert not promote(loose)
+    assert not promote(_figures(again["metrics"], recall_at_target_precision=champion_kpi))
     assert _champion(client, name) == champion
-    assert promote_if_better(
-        client, redis_client, "classical", name, again["model_version"], champion_precision + 0.01, split
+    better = _figures(
+        again["metrics"], precision=target + 0.05, recall=0.8, recall_at_target_precision=min(1.0, champion_kpi + 0.01)
     )
+    assert promote(better)
     assert _champion(client, name) == again["model_version"]
     entry_id, fields = redis_client.xrevrange(events.MODEL_PROMOTED_STREAM, count=1)[0]
     assert not last_event or entry_id != last_event[0][0]
@@ -212,10 +235,11 @@ def test_a_failing_job_ends_failed_with_its_reason_and_registers_nothing(
 ) -> None:
     client = MlflowClient(stack.mlflow_url)
     before = _version_count(client, MODEL_NAMES["classical"])
-    queued = _post_job(gateway, "classical", {**TINY_CLASSICAL, "dataset": "/nonexistent/tweets.csv"})
+    # A path the gateway accepts (inside DATA_DIR) that names no file on the training worker.
+    queued = _post_job(gateway, "classical", {**TINY_CLASSICAL, "dataset": "missing/tweets.csv"})
     job = _wait_finished(gateway, queued["job_id"], workers)
     assert job["state"] == "failed"
-    assert "no such file" in job["error"] and "/nonexistent/tweets.csv" in job["error"]
+    assert "no such file" in job["error"] and "missing/tweets.csv" in job["error"]
     assert job["model_version"] is None
     assert _version_count(client, MODEL_NAMES["classical"]) == before
 

@@ -13,7 +13,7 @@ from shared.training_params import ClassicalParams
 from training_worker.datasets import load_dataset
 from training_worker.families import classical
 from training_worker.splits import make_split
-from training_worker.tracking import log_split
+from training_worker.tracking import FamilyContext, log_split
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     try:
         with mlflow.start_run() as run:
             log_split(split)
-            result = classical.train(split, params, lambda current, total, _: steps.append((current, total)))
+            context = FamilyContext(
+                0.9, "unit-test-key", progress=lambda current, total, _: steps.append((current, total))
+            )
+            result = classical.train(split, params, context)
     finally:
         mlflow.set_tracking_uri(None)
     return {"uri": uri, "run_id": run.info.run_id, "result": result, "steps": steps, "split": split}
@@ -47,7 +50,16 @@ def test_one_nested_run_per_vectorizer_and_model(trained: dict) -> None:
     for child in children:
         assert "grid" in child.data.params
         assert any(key.startswith("best_model__") for key in child.data.params)
-        for metric in ("cv_precision", "val_precision", "test_precision", "test_recall", "test_f1", "test_roc_auc"):
+        for metric in (
+            "cv_average_precision",
+            "val_precision",
+            "val_recall_at_target_precision",
+            "test_precision",
+            "test_recall",
+            "test_f1",
+            "test_roc_auc",
+            "test_pr_auc",
+        ):
             assert metric in child.data.metrics, (child.info.run_name, metric)
     assert parent.data.params["best_candidate"] in {f"{v}+{m}" for v, m in pairs}
     assert parent.data.tags["split_hash"] == trained["split"].split_hash
@@ -66,8 +78,12 @@ def test_registered_run_has_plots_report_and_kpis(trained: dict) -> None:
         "classification_report.txt"
     ]
     metrics = trained["result"].test_metrics
-    assert set(metrics) == {"test_precision", "test_recall", "test_f1", "test_accuracy", "test_roc_auc"}
+    assert {"test_precision", "test_recall", "test_roc_auc", "test_pr_auc", "test_recall_at_target_precision"} <= set(
+        metrics
+    )
     assert metrics["test_roc_auc"] > 0.6
+    # Test figures are at the operating point chosen on validation, not at 0.5.
+    assert metrics["test_threshold"] == trained["result"].operating_point.threshold
     assert trained["result"].tags["embedding_type"] in ("bow", "tfidf")
 
 
@@ -84,12 +100,12 @@ def test_logged_pyfunc_answers_probability_and_label(trained: dict) -> None:
 
 
 def test_best_is_chosen_on_validation_not_on_a_model_that_never_says_positive() -> None:
-    def candidate(name: str, precision: float, recall: float, f1: float) -> classical.Candidate:
-        validation = {"val_precision": precision, "val_recall": recall, "val_f1": f1}
+    def candidate(name: str, recall: float, recall_at_target: float, pr_auc: float) -> classical.Candidate:
+        validation = {"val_recall": recall, "val_recall_at_target_precision": recall_at_target, "val_pr_auc": pr_auc}
         return classical.Candidate("bow", name, search=None, validation=validation, run_id=name)  # type: ignore[arg-type]
 
-    timid = candidate("timid", 1.0, 0.05, 0.1)
-    solid = candidate("solid", 0.8, 0.6, 0.69)
-    tied = candidate("tied", 0.8, 0.7, 0.75)
+    timid = candidate("timid", 0.05, 0.9, 0.99)
+    solid = candidate("solid", 0.6, 0.6, 0.8)
+    tied = candidate("tied", 0.6, 0.6, 0.85)
     assert classical.choose_best([timid, solid, tied]).model == "tied"
     assert classical.choose_best([timid]).model == "timid"

