@@ -39,7 +39,12 @@ class WorkerRuntime:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_s))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.redis = connect(settings.redis_url)
-        self.store = ModelStore(settings.mlflow_tracking_uri, settings.lstm_model_name, settings.champion_alias)
+        self.store = ModelStore(
+            settings.mlflow_tracking_uri,
+            settings.lstm_model_name,
+            settings.champion_alias,
+            settings.model_signing_key.get_secret_value(),
+        )
         self._stop = threading.Event()
         self.started_at = time.time()
         self.metrics_port: int | None = None
@@ -66,6 +71,7 @@ class WorkerRuntime:
                 model_name=serving.name,
                 model_version=serving.version,
                 embedding_type=serving.embedding_type,
+                threshold=serving.threshold,
             )
             for p in probabilities
         ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -42,6 +43,22 @@ def _port(preferred: int) -> int:
 
 def _say(message: str) -> None:
     print(f"[local-stack] {message}", flush=True)
+
+
+def model_signing_key(data_dir: Path) -> str:
+    """MODEL_SIGNING_KEY if set, else the key kept in `<data dir>/model-signing.key` (made on first run, mode 0600)."""
+    if os.environ.get("MODEL_SIGNING_KEY"):
+        return os.environ["MODEL_SIGNING_KEY"]
+    path = data_dir / "model-signing.key"
+    try:
+        # O_EXCL: two stacks starting on one data dir never write two different keys.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -92,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             "PYTHONUNBUFFERED": "1",
             "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(outbox)),
         }
-        child_env = {**os.environ, **env}
+        # Only the processes that sign or check registered versions get the key: never the gateway, UI or alerting.
+        signing = {"MODEL_SIGNING_KEY": model_signing_key(data_dir)}
+        child_env = {**os.environ, **env, **signing}
 
         _say("checking the registry for a champion LSTM (trains one on the bundled tweets if none, ~1 min)")
         bootstrap = [PYTHON, "-m", "training_worker", "bootstrap"]
@@ -105,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
         gateway_port = _port(args.gateway_port)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
-        started.append(start_service("inference-worker", ["inference_worker"], env, log_dir))
-        started.append(start_service("training-worker", ["training_worker", "worker"], env, log_dir))
+        started.append(start_service("inference-worker", ["inference_worker"], {**env, **signing}, log_dir))
+        started.append(start_service("training-worker", ["training_worker", "worker"], {**env, **signing}, log_dir))
         if importlib.util.find_spec("alerting.__main__") is not None:
             started.append(start_service("alerting", ["alerting"], env, log_dir))
         gateway = start_service(

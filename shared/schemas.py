@@ -103,11 +103,15 @@ class Prediction(BaseModel):
     model_name: str
     model_version: str
     embedding_type: str
+    # The model's decision threshold on `probability_positive` that gave `label` (from its signed manifest).
+    threshold: float = Field(..., ge=0.0, le=1.0)
 
 
 class PredictionRecord(Prediction):
     """What the worker stores in Redis so that feedback can refer to a prediction later."""
 
+    # Optional in a stored record: records outlive a worker upgrade (prediction_ttl_s) and feedback takes older ones.
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
     text: str
     created_at: datetime
     request_id: str | None = None

@@ -32,6 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ANALYST_KEY = "test-analyst-key"
 ADMIN_KEY = "test-admin-key"
+# The key training signs registered versions with and inference workers check them by.
+MODEL_SIGNING_KEY = "test-model-signing-key"
 # Small enough to train in seconds, real enough to be a registered Word2Vec + LSTM champion.
 TINY_LSTM_PARAMS = {
     "dataset": "bundled-airline",
@@ -59,6 +61,7 @@ class Stack:
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             "ANALYST_API_KEY": ANALYST_KEY,
             "ADMIN_API_KEY": ADMIN_KEY,
+            "MODEL_SIGNING_KEY": MODEL_SIGNING_KEY,
             "HF_HUB_OFFLINE": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONUNBUFFERED": "1",

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import httpx
+import mlflow
 import pytest
 import redis
 
+from sentiment_model.manifest import MANIFEST_FILE, read_verified
 from shared import redis_keys
+from tests.conftest import MODEL_SIGNING_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def signed_threshold(mlflow_url: str, champion: dict) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{champion['model_name']}/{champion['model_version']}/{MANIFEST_FILE}",
+            dst_path=tmp,
+            tracking_uri=mlflow_url,
+        )
+        return float(read_verified(Path(tmp), MODEL_SIGNING_KEY, names=()).metadata["threshold"])
 
 
 def test_predict_answers_with_the_champion(ready_gateway: str, tiny_champion: dict, stack) -> None:
@@ -22,6 +37,9 @@ def test_predict_answers_with_the_champion(ready_gateway: str, tiny_champion: di
     assert body["model_name"] == "air-paradis-lstm"
     assert body["model_version"] == tiny_champion["model_version"]
     assert body["embedding_type"] == "word2vec"
+    # The threshold the answer was judged by: the one training chose and signed into the version's manifest.
+    assert body["threshold"] == pytest.approx(signed_threshold(stack.mlflow_url, tiny_champion), abs=1e-9)
+    assert body["label"] == ("positive" if body["probability_positive"] >= body["threshold"] else "negative")
     assert response.headers["X-Request-ID"]
     # The worker recorded the prediction so that feedback can refer to it later.
     stored = redis.Redis.from_url(stack.redis_url).get(redis_keys.prediction(body["prediction_id"]))

@@ -48,7 +48,8 @@ if last:
     with details_col:
         st.progress(
             prediction.probability_positive,
-            text=f'Probability of "positive": **{prediction.probability_positive:.3f}**',
+            text=f'Probability of "positive": **{prediction.probability_positive:.3f}** '
+            f"(positive from **{prediction.threshold:.3f}**)",
         )
         st.markdown(
             f"Model **{prediction.model_name}** version **{prediction.model_version}** · "
