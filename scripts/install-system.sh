@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# System packages the browser tests need (Debian's Chromium and its driver). Needs root; skipped when present.
+# System packages the tests need from Debian: Chromium and its driver (browser tests), Prometheus with promtool and
+# the Redis exporter (alert-rule unit tests, dashboard queries against a real Prometheus). Needs root; installs
+# only what is missing.
 set -euo pipefail
-if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
-  exit 0
-fi
+declare -A provides=([chromium]=chromium [chromedriver]=chromium-driver [prometheus]=prometheus [promtool]=prometheus
+  [prometheus-redis-exporter]=prometheus-redis-exporter)
+missing=()
+for command in "${!provides[@]}"; do
+  command -v "$command" >/dev/null 2>&1 || missing+=("${provides[$command]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then
-  echo "chromium is missing and this is not root: browser tests will be skipped" >&2
+  echo "missing ${missing[*]} and this is not root: the tests that need them are skipped" >&2
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq chromium chromium-driver >/dev/null
-echo "installed $(chromium --version)"
+# Debian's prometheus package would start a server on :9090 where an init system runs; the tests start their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "installed ${missing[*]}"

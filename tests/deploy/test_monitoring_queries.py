@@ -1,0 +1,174 @@
+"""A real Prometheus (Debian's) scrapes a real stack under the box's job names, and every PromQL expression the
+Grafana dashboard and the alert rules hold finds its series: a panel or rule naming a metric nobody exports fails.
+
+The stack: the tests' Redis and MLflow, the tiny champion, a gateway, an inference worker with METRICS_PORT set,
+and Debian's redis_exporter run with the flags of compose's `redis-exporter` service.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from local_stack.processes import ManagedProcess, free_port, http_ok, wait_until
+from tests.conftest import ANALYST_KEY, Stack, start_inference_worker, wait_ready
+from tests.deploy.monitoring_files import (
+    MONITORING,
+    PROMETHEUS_CONFIG,
+    RULES_DIR,
+    Query,
+    alert_rules,
+    compose_service,
+    dashboard_targets,
+    debian_binary,
+    selectors,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TWEETS = [
+    "@united thank you, the crew was lovely",
+    "@united lost my bag again, worst airline",
+    "@united on time and friendly staff",
+    "@united two hours on the tarmac and no answer",
+]
+
+
+def _exporter_args(redis_url: str, port: int) -> list[str]:
+    """compose's redis-exporter command, pointed at the tests' Redis and at the repository's Lua script."""
+    args = []
+    for flag in compose_service("redis-exporter")["command"]:
+        name, _, value = flag.partition("=")
+        if name == "--redis.addr":
+            value = redis_url
+        elif name == "--script":
+            value = str(MONITORING / "redis-exporter" / Path(value).name)
+        args.append(f"{name}={value}")
+    return [debian_binary("prometheus-redis-exporter"), *args, f"--web.listen-address=127.0.0.1:{port}"]
+
+
+def _prometheus_config(targets: dict[str, str], path: Path) -> None:
+    """The box's prometheus.yml with each job's discovery replaced by the loopback address of its test process."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = [job["job_name"] for job in config["scrape_configs"]]
+    assert sorted(jobs) == sorted(targets), f"prometheus.yml jobs {jobs}: the test scrapes {sorted(targets)}"
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"}
+    config["rule_files"] = [str(RULES_DIR / "*.yml")]
+    for job in config["scrape_configs"]:
+        for discovery in [key for key in job if key.endswith("_configs")]:
+            del job[discovery]
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+    path.write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    stack: Stack, gateway: str, tiny_champion: dict, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("prometheus")
+    metrics_port, exporter_port, prometheus_port = free_port(), free_port(), free_port()
+    processes: list[ManagedProcess] = []
+    try:
+        worker = start_inference_worker(stack, "metrics-worker", METRICS_PORT=str(metrics_port))
+        processes.append(worker)
+        exporter = ManagedProcess(
+            "redis-exporter", _exporter_args(stack.redis_url, exporter_port), work / "redis-exporter.log"
+        ).start()
+        processes.append(exporter)
+        targets = {
+            "gateway": gateway.removeprefix("http://"),
+            "inference-worker": f"127.0.0.1:{metrics_port}",
+            "redis": f"127.0.0.1:{exporter_port}",
+            "prometheus": f"127.0.0.1:{prometheus_port}",
+        }
+        _prometheus_config(targets, work / "prometheus.yml")
+        server = ManagedProcess(
+            "prometheus",
+            [
+                debian_binary("prometheus"),
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            work / "prometheus.log",
+        ).start()
+        processes.append(server)
+        url = f"http://127.0.0.1:{prometheus_port}"
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{metrics_port}/metrics"), 180, "worker metrics", worker)
+        wait_until(lambda: http_ok(url + "/-/ready"), 60, "prometheus", server)
+        wait_until(lambda: _all_targets_up(url), 60, "every scrape target up", server)
+        yield url
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def _all_targets_up(url: str) -> bool:
+    active = httpx.get(url + "/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    return bool(active) and all(target["health"] == "up" for target in active)
+
+
+def _worker_answered(url: str) -> bool:
+    return _values(url, 'sum(inference_predictions_total{job="inference-worker"})') not in ([], [0.0])
+
+
+def _values(url: str, expr: str) -> list[float]:
+    response = httpx.get(url + "/api/v1/query", params={"query": expr}, timeout=10)
+    assert response.status_code == 200, f"{expr}: {response.text}"
+    data = response.json()["data"]
+    if data["resultType"] == "scalar":
+        return [float(data["result"][1])]
+    return [float(series["value"][1]) for series in data["result"]]
+
+
+@pytest.fixture(scope="module")
+def scraped_traffic(prometheus: str, gateway: str) -> str:
+    """A little traffic of every kind the dashboard shows, scraped several times afterwards."""
+    wait_ready(gateway, timeout_s=180)
+    with httpx.Client(base_url=gateway, headers={"X-API-Key": ANALYST_KEY}, timeout=30) as client:
+        # Rounds spread over several 1 s scrapes, so that each histogram grows between two of them (a rate needs
+        # two samples of one series); more rounds while another worker of the session takes all the calls.
+        rounds, deadline = 0, time.monotonic() + 60
+        while rounds < 5 or (not _worker_answered(prometheus) and time.monotonic() < deadline):
+            for tweet in TWEETS:
+                assert client.post("/predict", json={"text": tweet}).status_code == 200
+            assert client.post("/predict/batch", json={"texts": TWEETS}).status_code == 200
+            rounds += 1
+            time.sleep(1.2)
+        assert client.post("/predict", json={"text": "   "}).status_code == 422
+        # Unknown prediction id: counts on the /feedback route and writes nothing an alerting process would read.
+        unknown = client.post("/feedback", json={"prediction_id": "0" * 32, "correct_label": "negative"})
+        assert unknown.status_code == 404, unknown.text
+    time.sleep(3)  # a few 1 s scrapes after the last request
+    return prometheus
+
+
+def _query_params() -> list[Query]:
+    return [*dashboard_targets(), *alert_rules()]
+
+
+@pytest.mark.parametrize("query", list(dashboard_targets()), ids=lambda query: query.where)
+def test_every_dashboard_panel_shows_data(scraped_traffic: str, query: Query) -> None:
+    values = _values(scraped_traffic, query.expr)
+    assert values, f"{query.where}: `{query.expr}` returns no series"
+    assert any(value == value for value in values), f"{query.where}: `{query.expr}` returns only NaN"
+
+
+@pytest.mark.parametrize("query", _query_params(), ids=lambda query: query.where)
+def test_every_series_a_panel_or_rule_selects_is_exported(scraped_traffic: str, query: Query) -> None:
+    missing = [selector for selector in selectors(query.expr) if not _values(scraped_traffic, selector)]
+    assert not missing, f"{query.where}: nothing exports {missing}"
+
+
+def test_the_rules_load_and_evaluate(scraped_traffic: str) -> None:
+    groups = httpx.get(scraped_traffic + "/api/v1/rules", timeout=5).json()["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == len(list(alert_rules()))
+    assert [rule["name"] for rule in rules if rule["health"] != "ok"] == [], rules
+    # A healthy stack raises none of them.
+    assert [rule["name"] for rule in rules if rule["state"] == "firing"] == []
