@@ -56,6 +56,7 @@ MLFLOW_PORT=$(free_port)
 ANALYST_API_KEY=$(secret)
 ADMIN_API_KEY=$(secret)
 REDIS_PASSWORD=$(secret)
+GRAFANA_ADMIN_PASSWORD=$(secret)
 S3_ACCESS_KEY=$S3_ACCESS_KEY
 S3_SECRET_KEY=$S3_SECRET_KEY
 S3_BUCKET=mlflow-smoke
@@ -79,9 +80,9 @@ docker compose version
 DC=(docker compose -p "$PROJECT" -f compose/docker-compose.yml -f compose/docker-compose.smoke.yml --env-file "$ENV_FILE")
 
 step "docker compose config: every Compose file"
-# The box's file alone, every profile on (MinIO, Watchtower), then with the smoke override.
-COMPOSE_PROFILES=minio,watchtower docker compose -f compose/docker-compose.yml --env-file "$ENV_FILE" config -q
-echo "compose/docker-compose.yml (profiles minio, watchtower): valid"
+# The box's file alone, every profile on (MinIO, Watchtower, TLS, monitoring), then with the smoke override.
+COMPOSE_PROFILES=minio,watchtower,tls,monitoring docker compose -f compose/docker-compose.yml --env-file "$ENV_FILE" config -q
+echo "compose/docker-compose.yml (profiles minio, watchtower, tls, monitoring): valid"
 "${DC[@]}" config -q
 echo "compose/docker-compose.yml + compose/docker-compose.smoke.yml: valid"
 # The committed example must document every variable the Compose file reads.
