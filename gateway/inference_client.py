@@ -26,6 +26,7 @@ from shared import redis_keys
 from shared.events import STREAM_MAXLEN
 from shared.logging_setup import kv
 from shared.schemas import PredictCall, Prediction, PredictReply
+from shared.storage_budget import is_out_of_memory, is_storage_full_reason, memory_state, refused
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ _REPLIES = TypeAdapter(list[PredictReply])
 
 class InferenceUnavailable(Exception):
     """No answer can be given now; the message tells the caller why (mapped to 503 + Retry-After)."""
+
+
+class StorageFull(InferenceUnavailable):
+    """Redis is at its memory budget and refuses what a prediction must store; the message starts "storage full"."""
 
 
 def live_workers(client: redis.Redis, max_age_s: float) -> list[dict]:
@@ -111,6 +116,14 @@ class InferenceClient:
         self._liveness = (time.monotonic(), count)
         return count
 
+    async def storage_full_reason(self) -> str | None:
+        """Why Redis refuses writes, if it is at its memory budget (a full Redis also stops worker heartbeats)."""
+        try:
+            state = memory_state(await self._redis.info("memory"))
+        except (redis.RedisError, OSError):
+            return None
+        return state.reason() if state.refusing_writes else None
+
     # --- one batch -------------------------------------------------------------------------------
 
     async def predict(self, texts: list[str], request_ids: list[str], timeout_s: float) -> list[Prediction]:
@@ -140,6 +153,8 @@ class InferenceClient:
                 )
             except (redis.RedisError, OSError) as exc:
                 log.warning("broker unavailable %s", kv(request_id=request_ids[0], error=exc))
+                if is_out_of_memory(exc):
+                    raise StorageFull(refused("the prediction call")) from exc
                 raise InferenceUnavailable("the message broker (Redis) is unreachable") from exc
             try:
                 async with asyncio.timeout(timeout_s):
@@ -151,6 +166,8 @@ class InferenceClient:
             self._waiting.pop(call.call_id, None)
         if reply.error is not None:
             log.warning("call failed %s", kv(request_id=request_ids[0], call_id=call.call_id, error=reply.error))
+            if is_storage_full_reason(reply.error):
+                raise StorageFull(reply.error)
             raise InferenceUnavailable(f"the inference worker could not answer: {reply.error}")
         return reply.predictions
 

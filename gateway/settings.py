@@ -21,7 +21,12 @@ class GatewaySettings(ServiceSettings):
     # Requests above this size are refused before their body is parsed.
     max_body_bytes: int = 512 * 1024
     cors_origins: list[str] = Field(default_factory=list)
+    # Per caller (API key, else client address), in a one-minute window: requests, and tweets (a batch of 1,000
+    # costs 1,000). The request limit at 0 turns both off; the tweet allowance at 0 leaves tweets uncounted.
     predict_rate_limit_per_minute: int = 6000
+    predict_tweet_limit_per_minute: int = 6000
+    # Retry-After when Redis is at its memory budget: room comes back as records expire, not within seconds.
+    storage_full_retry_after_s: int = 60
     mlflow_ui_url: str | None = None
     # A worker counts as alive while its heartbeat is this fresh.
     worker_heartbeat_max_age_s: float = 10.0

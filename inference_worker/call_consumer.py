@@ -12,7 +12,9 @@ reply's copy, PUBLISHes one message per gateway process, then XACKs + XDELs the 
 order, so a caller holding a reply finds its records there. One command rather than a pipeline of five or more:
 building and parsing each command in redis-py costs more than Redis spends running it, and that cost sat on every
 call's latency. If the command fails the entries stay pending and are answered again once claimed; a caller
-whose deadline passed meanwhile has had its 503, so its call is dropped unanswered.
+whose deadline passed meanwhile has had its 503, so its call is dropped unanswered. If Redis refuses it for lack
+of memory (its `maxmemory` budget), nothing was stored: the calls are answered at once with a "storage full" error
+instead, by the same script with nothing to store (PUBLISH, XACK and XDEL still run on a full Redis).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from inference_worker.settings import InferenceSettings
 from shared import redis_keys
 from shared.logging_setup import kv
 from shared.schemas import PredictCall, Prediction, PredictReply
+from shared.storage_budget import is_out_of_memory, refused
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +155,17 @@ class CallConsumer:
             metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, now - call.sent_at))
             calls.append(call)
         stores, publishes = self._answer(calls) if calls else ([], [])
-        self._commit(stores, publishes, [entry_id for entry_id, _ in entries])
+        entry_ids = [entry_id for entry_id, _ in entries]
+        try:
+            self._commit(stores, publishes, entry_ids)
+        except redis.ResponseError as exc:
+            if not calls or not is_out_of_memory(exc):
+                raise
+            # The script's first write was refused, so it wrote nothing: tell every caller now, not at its deadline.
+            reason = refused("the prediction records")
+            log.warning("records refused, storage full %s", kv(calls=len(calls), request_id=calls[0].request_ids[0]))
+            failed = [PredictReply(call_id=call.call_id, error=reason).model_dump_json() for call in calls]
+            self._commit([], self._publishes(calls, failed), entry_ids)
 
     def _commit(self, stores: list[Store], publishes: list[tuple[str, str]], entry_ids: list[bytes]) -> None:
         """One ANSWER_SCRIPT run: stores, then publishes, then acknowledges, atomically."""
@@ -201,11 +214,17 @@ class CallConsumer:
                     request_ids_of_call = ",".join(dict.fromkeys(call.request_ids))
                     context = kv(request_ids=request_ids_of_call, n=len(call.texts), batch=len(texts))
                     log.info("predicted %s model_version=%s compute_ms=%.2f", context, version, compute_ms)
-        by_channel: dict[str, list[str]] = defaultdict(list)
+        bodies = [reply.model_dump_json() for reply in replies]
         now = time.time()
-        for call, reply in zip(calls, replies, strict=True):
-            body = reply.model_dump_json()
+        for call, body in zip(calls, bodies, strict=True):
             # Kept while its caller may still wait: read back if the gateway's subscription was down.
             stores.append((redis_keys.predict_reply(call.call_id), body, max(1, math.ceil(call.deadline - now))))
+        return stores, self._publishes(calls, bodies)
+
+    @staticmethod
+    def _publishes(calls: list[PredictCall], bodies: list[str]) -> list[tuple[str, str]]:
+        """One message per gateway process: the replies (JSON) to all of its calls in this read."""
+        by_channel: dict[str, list[str]] = defaultdict(list)
+        for call, body in zip(calls, bodies, strict=True):
             by_channel[call.reply_to].append(body)
-        return stores, [(channel, "[" + ",".join(bodies) + "]") for channel, bodies in by_channel.items()]
+        return [(channel, "[" + ",".join(bodies) + "]") for channel, bodies in by_channel.items()]

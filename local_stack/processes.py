@@ -115,12 +115,23 @@ class ManagedProcess:
             return "(no log)"
 
 
+# Redis's memory budget unless REDIS_MAXMEMORY or the caller says otherwise: past it Redis refuses writes
+# (`noeviction`: evicting would silently drop queued jobs and stream entries) and the services answer "storage full".
+DEFAULT_REDIS_MAXMEMORY = "256mb"
+
+
 def start_redis(
-    data_dir: Path, port: int | None = None, persistent: bool = False, log_dir: Path | None = None
+    data_dir: Path,
+    port: int | None = None,
+    persistent: bool = False,
+    log_dir: Path | None = None,
+    maxmemory: str | None = None,
 ) -> tuple[ManagedProcess, str]:
-    """A redis-server we own on a free port (persistence: AOF in `data_dir`)."""
+    """A redis-server we own on a free port (persistence: AOF in `data_dir`), with a memory budget (`maxmemory`,
+    e.g. "256mb"; "0" for none)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
+    budget = maxmemory or os.environ.get("REDIS_MAXMEMORY") or DEFAULT_REDIS_MAXMEMORY
     args = [
         redis_server_binary(),
         "--port",
@@ -135,6 +146,10 @@ def start_redis(
         "yes" if persistent else "no",
         "--protected-mode",
         "no",
+        "--maxmemory",
+        budget,
+        "--maxmemory-policy",
+        "noeviction",
     ]
     process = ManagedProcess("redis", args, (log_dir or data_dir) / "redis.log").start()
     url = f"redis://127.0.0.1:{port}/0"

@@ -28,8 +28,9 @@ class ServiceSettings(BaseSettings):
     bert_model_name: str = "air-paradis-bert"
     champion_alias: str = "champion"
 
-    # How long a recorded prediction stays available for feedback.
-    prediction_ttl_s: int = 7 * 24 * 3600
+    # How long a recorded prediction stays available for feedback: hours, since every answered tweet holds Redis
+    # memory for this long (docs/reliability.md, "Abuse and Redis's memory budget").
+    prediction_ttl_s: int = 6 * 3600
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         """Secrets that must be set to a non-default value outside a local environment."""

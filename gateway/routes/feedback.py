@@ -12,7 +12,8 @@ from gateway.deps import AnalystRole, RedisDep, SettingsDep
 from shared import redis_keys
 from shared.events import FEEDBACK_STREAM, MISPREDICTIONS_STREAM, STREAM_MAXLEN
 from shared.logging_setup import kv
-from shared.schemas import FeedbackRecord, FeedbackRequest, MispredictionEvent, PredictionRecord, new_id, utc_now
+from shared.prediction_record import RecordedPrediction, decode_record
+from shared.schemas import FeedbackRecord, FeedbackRequest, MispredictionEvent, new_id, utc_now
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["feedback"])
@@ -38,7 +39,7 @@ def _unavailable(retry_after_s: int) -> HTTPException:
 
 
 def _decide(
-    body: FeedbackRequest, prediction: PredictionRecord, existing: FeedbackRecord | None, analyst: str
+    body: FeedbackRequest, prediction: RecordedPrediction, existing: FeedbackRecord | None, analyst: str
 ) -> tuple[FeedbackRecord, bool]:
     """The record to store and whether it changed; an unchanged repeat keeps its id and writes nothing."""
     now = utc_now()
@@ -87,7 +88,7 @@ def _store(
                         f"no prediction with id {body.prediction_id!r}: use the prediction_id a /predict answer "
                         "returned (predictions expire after a while)",
                     )
-                prediction = PredictionRecord.model_validate_json(raw_prediction)
+                prediction = decode_record(body.prediction_id, raw_prediction)
                 raw_existing = pipe.get(feedback_key)
                 existing = FeedbackRecord.model_validate_json(raw_existing) if raw_existing else None
                 record, changed = _decide(body, prediction, existing, analyst)

@@ -1,4 +1,5 @@
-"""GET /health (the process is alive) and GET /ready (Redis, a worker and a model: says which is missing)."""
+"""GET /health (the process is alive) and GET /ready (Redis with room to write, a worker and a model: says which is
+missing)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from gateway.deps import RedisDep, SettingsDep
 from gateway.inference_client import live_workers
 from shared.schemas import Readiness
+from shared.storage_budget import memory_state
 
 router = APIRouter(tags=["health"])
 
@@ -28,6 +30,7 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
     problems: list[str] = []
     workers: list[dict] = []
     redis_ok = True
+    storage_full = False
     try:
         redis_client.ping()
         workers = live_workers(redis_client, settings.worker_heartbeat_max_age_s)
@@ -37,8 +40,14 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
             f"redis unreachable at {redis_client.connection_pool.connection_kwargs.get('host', '?')}: "
             f"{exc.__class__.__name__}"
         )
+    else:
+        full_reason = _storage_full_reason(redis_client)
+        storage_full = full_reason is not None
+        if full_reason is not None:
+            problems.append(full_reason)
     serving = [w for w in workers if w.get("model_version")]
-    if redis_ok and not workers:
+    if redis_ok and not workers and not storage_full:
+        # A full Redis refuses the workers' heartbeats too: the storage is then the cause, named above.
         problems.append("no inference worker is running")
     elif workers and not serving:
         problems.append(
@@ -57,7 +66,7 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
         problems.append("a new model version was refused (serving the last good one): " + refused[0]["last_error"])
     newest = max(serving, key=lambda w: int(w["model_version"]), default=None)
     body = Readiness(
-        ready=redis_ok and bool(serving),
+        ready=redis_ok and bool(serving) and not storage_full,
         redis=redis_ok,
         workers=len(workers),
         model_loaded=bool(serving),
@@ -68,3 +77,12 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
         problems=problems,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+def _storage_full_reason(redis_client: redis.Redis) -> str | None:
+    """Why Redis refuses writes, if it is at its memory budget; None if it has room or does not say."""
+    try:
+        state = memory_state(redis_client.info("memory"))
+    except (redis.RedisError, OSError):
+        return None
+    return state.reason() if state.refusing_writes else None

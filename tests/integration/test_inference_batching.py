@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import pytest
 import redis
 
 from shared import redis_keys
+from shared.prediction_record import decode_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,10 +32,10 @@ def test_concurrent_requests_each_get_their_own_recorded_prediction(ready_gatewa
     assert len({b["prediction_id"] for b in bodies}) == len(texts)
     store = redis.Redis.from_url(stack.redis_url)
     for i, (text, body) in enumerate(zip(texts, bodies, strict=True)):
-        record = json.loads(store.get(redis_keys.prediction(body["prediction_id"])))
+        record = decode_record(body["prediction_id"], store.get(redis_keys.prediction(body["prediction_id"])))
         # Coalesced into shared tasks, yet each record points to its own request and text.
-        assert record["text"] == text and record["request_id"] == f"req-{i}"
-        assert record["model_version"] == body["model_version"]
+        assert record.text == text and record.request_id == f"req-{i}"
+        assert record.model_version == body["model_version"]
 
 
 def test_batch_endpoint_answers_in_order_and_names_bad_items(ready_gateway: str) -> None:

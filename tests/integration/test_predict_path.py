@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import redis
 
 from sentiment_model.manifest import MANIFEST_FILE, read_verified
 from shared import redis_keys
+from shared.prediction_record import decode_record
 from tests.conftest import MODEL_SIGNING_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,9 +43,9 @@ def test_predict_answers_with_the_champion(ready_gateway: str, tiny_champion: di
     assert response.headers["X-Request-ID"]
     # The worker recorded the prediction so that feedback can refer to it later.
     stored = redis.Redis.from_url(stack.redis_url).get(redis_keys.prediction(body["prediction_id"]))
-    record = json.loads(stored)
-    assert record["text"] == "@united thank you, great flight!"
-    assert record["model_version"] == body["model_version"]
+    record = decode_record(body["prediction_id"], stored)
+    assert record.text == "@united thank you, great flight!"
+    assert record.model_version == body["model_version"]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 The fault stack has its own redis-server (AOF on, fixed port so it can come back where clients expect it) and its
 own MLflow server, started on a copy of the session registry (SQLite backup + artifacts folder): the tiny champion
-is trained once per session, not once more here. Each test records its row of the fault table with `fault_table`.
+is trained once per session, not once more here. Each test records its row of the fault table with `fault_table`,
+and an abuse scenario its row of the abuse table with `abuse_table`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from local_stack.processes import ManagedProcess, free_port, http_ok, start_mlfl
 from tests.conftest import Stack, start_gateway, start_inference_worker
 
 FAULT_TABLE_FILE = "reliability-faults.jsonl"
+ABUSE_TABLE_FILE = "reliability-abuse.jsonl"
 
 
 @dataclass
@@ -138,6 +140,20 @@ def record_fault(path: Path, fault: str, sent: int, answered: int, explicit: int
     row = {"fault": fault, "sent": sent, "answered": answered, "explicit_failure": explicit, "lost": lost}
     with path.open("a", encoding="utf-8") as out:
         out.write(json.dumps({**row, "note": note, "at": time.time()}) + "\n")
+
+
+@pytest.fixture(scope="package")
+def abuse_table(test_output_dir: Path) -> Iterator[Path]:
+    """Rows of the abuse table (one JSON object per line), rendered beside the fault table by scripts/reliability.sh."""
+    path = test_output_dir / ABUSE_TABLE_FILE
+    path.unlink(missing_ok=True)
+    yield path
+
+
+def record_abuse(path: Path, scenario: str, attempts: int, refused: int, effect: str) -> None:
+    row = {"scenario": scenario, "attempts": attempts, "refused": refused, "effect": effect, "at": time.time()}
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
 
 
 def openapi_paths(url: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""Render the reliability table (faults, generated-case count, soak figures) as Markdown from one suite run.
+"""Render the reliability tables (faults, abuse, generated-case count, soak figures) as Markdown from one suite run.
 
 python -m tests.reliability.report test-output      # writes test-output/reliability.md and prints it
 """
@@ -16,6 +16,13 @@ import psutil
 
 def fault_rows(output_dir: Path) -> list[dict]:
     path = output_dir / "reliability-faults.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def abuse_rows(output_dir: Path) -> list[dict]:
+    path = output_dir / "reliability-abuse.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -51,6 +58,12 @@ def render(output_dir: Path, pytest_status: int | None = None) -> str:
     fuzz = next((row for row in rows if row["fault"].startswith("schemathesis")), None)
     if fuzz:
         lines.append(f"schemathesis generated cases: **{fuzz['sent']}** (5xx: {fuzz['lost']}).")
+    abuse = abuse_rows(output_dir)
+    if abuse:
+        lines += ["", "## Abuse", "", "| scenario | attempts | refused | effect |", "|---|---:|---:|---|"]
+        for row in abuse:
+            cells = [str(row[key]).replace("|", "/") for key in ("scenario", "attempts", "refused", "effect")]
+            lines.append("| " + " | ".join(cells) + " |")
     soak_path = output_dir / "soak.json"
     if soak_path.exists():
         soak = json.loads(soak_path.read_text())
@@ -67,8 +80,8 @@ def render(output_dir: Path, pytest_status: int | None = None) -> str:
             lines.append(f"| {name} | {warm} | {soak['memory_mb_end'][name]} | {soak['memory_growth_pct'][name]} % |")
         lines += [
             "",
-            "Redis grows with the prediction records it keeps for feedback (7-day TTL): data, not a leak, so it is not",
-            "held to the 10 % target.",
+            "Redis grows with the prediction records it keeps for feedback (PREDICTION_TTL_S): data, not a leak, so it",
+            "is not held to the 10 % target; its memory budget (maxmemory) bounds it.",
             "",
             f"p50 latency (ms) over the run: {soak.get('p50_ms', {})}; p99 (ms) per {soak['p99_ms_bucket_s']} s:",
             "",

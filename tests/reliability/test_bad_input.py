@@ -41,7 +41,13 @@ CALLERS = {"admin key": {"X-API-Key": ADMIN_KEY}, "analyst key": {"X-API-Key": A
 
 @pytest.fixture(scope="module")
 def served(fault_stack: FaultStack) -> Iterator[Served]:
-    stack = serve(fault_stack, "fuzz", MAX_BODY_BYTES=str(MAX_BODY_BYTES), PREDICT_RATE_LIMIT_PER_MINUTE="1000000")
+    stack = serve(
+        fault_stack,
+        "fuzz",
+        MAX_BODY_BYTES=str(MAX_BODY_BYTES),
+        PREDICT_RATE_LIMIT_PER_MINUTE="1000000",
+        PREDICT_TWEET_LIMIT_PER_MINUTE="0",
+    )
     yield stack
     fault_stack.stop_services()
 

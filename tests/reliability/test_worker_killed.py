@@ -14,6 +14,7 @@ import redis
 
 from local_stack.processes import wait_until
 from shared import redis_keys
+from shared.prediction_record import decode_record
 from tests.conftest import start_inference_worker
 from tests.reliability.conftest import FaultStack, record_fault, serve
 from tests.reliability.traffic import Streamer
@@ -49,7 +50,9 @@ def held_request_ids(client: redis.Redis) -> set[str]:
 def recorded_request_ids(client: redis.Redis) -> set[str]:
     """Request ids of the predictions workers recorded (each prediction is stored with its request's id)."""
     keys = list(client.scan_iter(match=redis_keys.PREDICTION_PREFIX + "*", count=1000))
-    return {json.loads(raw).get("request_id") for raw in client.mget(keys) if raw} if keys else set()
+    prefix = len(redis_keys.PREDICTION_PREFIX)
+    records = zip(keys, client.mget(keys), strict=True) if keys else ()
+    return {decode_record(key.decode()[prefix:], raw).request_id for key, raw in records if raw}
 
 
 def serving_heartbeat(client: redis.Redis, pid: int) -> bool:
@@ -62,7 +65,8 @@ def serving_heartbeat(client: redis.Redis, pid: int) -> bool:
 
 
 def test_sigkill_inference_worker_under_traffic(faults: FaultStack, fault_table) -> None:
-    served = serve(faults, "kill", PREDICT_TIMEOUT_S=str(PREDICT_TIMEOUT_S))
+    # Tweets uncounted: the rate limit would refuse most of the 1,000-tweet batches that keep the worker busy.
+    served = serve(faults, "kill", PREDICT_TIMEOUT_S=str(PREDICT_TIMEOUT_S), PREDICT_TWEET_LIMIT_PER_MINUTE="0")
     broker = redis.Redis.from_url(faults.stack.redis_url)
     streamer = Streamer(served.url, singles=4, batches=3, batch_size=1000, timeout_s=PREDICT_TIMEOUT_S + 10, prefix="k")
     streamer.start()
