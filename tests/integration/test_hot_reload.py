@@ -108,8 +108,8 @@ class Registry:
         with contextlib.suppress(mlflow.exceptions.MlflowException):
             self.client.create_registered_model(MODEL_NAME)
         if source is None:
-            mlflow.set_tracking_uri(self.mlflow_url)
-            version = mlflow.register_model(self.source.source, MODEL_NAME)
+            # The champion's own signed files again: as trusted as the champion.
+            version = self.client.create_model_version(MODEL_NAME, self.source.source, run_id=self.source.run_id)
         else:
             version = self.client.create_model_version(MODEL_NAME, source, run_id=run_id)
         self.client.set_model_version_tag(MODEL_NAME, version.version, EMBEDDING_TYPE_TAG, "word2vec")
