@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 
@@ -35,6 +36,11 @@ class GatewaySettings(ServiceSettings):
     predict_batch_window_ms: float = 2.0
     predict_max_batch_size: int = 64
     predict_max_in_flight: int = 4
+    # Training job params may name data files only inside the training workers' data directory (their DATA_DIR).
+    data_dir: Path = Path("/data")
+    # POST /admin/training-jobs answers 429 past this many queued jobs of one family, or of all families.
+    max_queued_jobs_per_family: int = Field(10, ge=1)
+    max_queued_jobs: int = Field(20, ge=1)
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         return {"analyst_api_key": self.analyst_api_key, "admin_api_key": self.admin_api_key}

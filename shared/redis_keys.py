@@ -7,6 +7,7 @@ FEEDBACK_BY_PREDICTION_PREFIX = "feedback:by-prediction:"
 FEEDBACK_CORRECTIONS = "feedback:corrections"  # hash prediction_id -> JSON {text, label}: retraining input
 TRAINING_JOB_PREFIX = "training:job:"
 TRAINING_JOBS_INDEX = "training:jobs"  # sorted set job_id -> created timestamp
+TRAINING_JOBS_ACTIVE = "training:jobs:active"  # set of the ids of jobs queued or running
 INFERENCE_WORKER_HEARTBEAT_PREFIX = "inference:worker:"
 # sorted set worker_id -> last heartbeat time: finds live workers without SCANning a keyspace full of predictions
 INFERENCE_WORKERS_INDEX = "inference:workers"

@@ -163,6 +163,10 @@ class JobState(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"  # by an admin (DELETE /admin/training-jobs/{id}); never run or resumed again
+
+
+FINISHED_JOB_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled})
 
 
 class TrainingJob(BaseModel):
@@ -178,8 +182,12 @@ class TrainingJob(BaseModel):
     model_version: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     promoted: bool = False
+    # The promotion decision the training worker made for this version (champion compared, reason), when it made one.
+    promotion: dict[str, Any] | None = None
     error: str | None = None
     attempts: int = 0
+    # The Celery task id of the message that runs (or will run) this job: what a cancellation revokes.
+    task_id: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 Vectorizer = Literal["bow", "tfidf"]
 ClassicalModel = Literal["logreg", "naive_bayes", "linear_svm", "random_forest"]
 
 
+BUNDLED_DATASETS = ("bundled", "bundled-airline")
+# The validation context key that carries the validating service's data directory (DATA_DIR).
+DATA_DIR_CONTEXT = "data_dir"
+
+
+def _inside_data_dir(value: str, info: ValidationInfo) -> str:
+    """A data file named relative to the data directory, or absolute inside it; checked on the path alone (the
+    training worker checks the file itself: a regular file, not too large, not a link out of the directory)."""
+    if info.field_name == "dataset" and value in BUNDLED_DATASETS:
+        return value
+    if "\x00" in value:
+        raise ValueError("the path contains a NUL character")
+    path = PurePosixPath(value)
+    if ".." in path.parts:
+        raise ValueError(f"{value!r} climbs out with `..`: name a file inside the training data directory")
+    data_dir = (info.context or {}).get(DATA_DIR_CONTEXT)
+    if path.is_absolute() and data_dir is not None:
+        root = PurePosixPath(os.path.normpath(os.path.abspath(data_dir)))
+        if not PurePosixPath(os.path.normpath(value)).is_relative_to(root):
+            raise ValueError(
+                f"{value!r} is outside the training data directory {root}: put the file there and name it "
+                "relative to it (e.g. `tweets.csv`)"
+            )
+    return value
+
+
+DataFilePath = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_inside_data_dir)]
+
+
 class CommonParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Annotated[str, Field(min_length=1, max_length=500)] = Field(
-        "bundled", description="`bundled`, `bundled-airline`, or the path of a CSV on the training worker."
+    dataset: DataFilePath = Field(
+        "bundled",
+        description="`bundled`, `bundled-airline`, or a CSV in the training worker's data directory (DATA_DIR), "
+        "named relative to it.",
     )
     max_rows: int | None = Field(None, ge=50, le=2_000_000, description="Seeded sample of the dataset.")
     seed: int = Field(42, ge=0, le=2**31 - 1)
@@ -36,7 +69,9 @@ class ClassicalParams(CommonParams):
 class LstmParams(CommonParams):
     embedding: Literal["word2vec", "glove"] = "word2vec"
     embedding_dim: int = Field(100, ge=8, le=300, description="Word2Vec size (GloVe takes the vectors' own).")
-    glove_path: str | None = Field(None, description="A GloVe .txt of another dimension; bundled 50d otherwise.")
+    glove_path: DataFilePath | None = Field(
+        None, description="A GloVe .txt in the data directory (DATA_DIR), relative to it; bundled 50d otherwise."
+    )
     max_len: int = Field(40, ge=5, le=200)
     max_vocab: int = Field(20_000, ge=100, le=500_000)
     lstm_units: int = Field(64, ge=4, le=1024)
@@ -71,11 +106,14 @@ PARAMS_BY_FAMILY: dict[str, type[CommonParams]] = {
 }
 
 
-def validate_params(family: str, params: dict[str, Any]) -> CommonParams:
-    """Parse a job's params for its family; raises ValueError/ValidationError naming the offending field."""
+def validate_params(family: str, params: dict[str, Any], data_dir: str | Path | None = None) -> CommonParams:
+    """Parse a job's params for its family; raises ValueError/ValidationError naming the offending field.
+
+    With `data_dir`, data file paths (`dataset`, `glove_path`) must also lie inside it."""
     if family not in PARAMS_BY_FAMILY:
         raise ValueError(f"unknown family {family!r}: choose one of {sorted(PARAMS_BY_FAMILY)}")
-    return PARAMS_BY_FAMILY[family].model_validate(params)
+    context = {DATA_DIR_CONTEXT: str(data_dir)} if data_dir is not None else None
+    return PARAMS_BY_FAMILY[family].model_validate(params, context=context)
 
 
 __all__ = ["PARAMS_BY_FAMILY", "BertParams", "ClassicalParams", "LstmParams", "ValidationError", "validate_params"]

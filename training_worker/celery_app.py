@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE, make_celery
+from shared.jobs import JobStore
 from shared.logging_setup import configure_logging
 from shared.redis_client import connect
 from training_worker.leases import RecoveryLoop, recover_orphaned_jobs
 from training_worker.settings import get_settings
 
+log = logging.getLogger(__name__)
 settings = get_settings()
 configure_logging(settings.log_level)
 
@@ -34,16 +38,30 @@ _recovery: RecoveryLoop | None = None
 
 @worker_ready.connect
 def _start_recovery(**_: Any) -> None:
-    """Re-queue jobs left `running` by a dead worker, now and periodically (this worker's main process)."""
+    """Re-queue jobs left `running` by a dead worker and re-send queued jobs whose message was lost, now and
+    periodically (this worker's main process)."""
     global _recovery
     from training_worker.tasks import MAX_ATTEMPTS
 
     client = connect(settings.redis_url)
+    try:
+        JobStore(client).index_active()
+    except (redis.RedisError, OSError):  # Redis down at start: the sweep retries its own reads later
+        log.warning("could not index the active training jobs")
 
-    def send(job_id: str) -> None:
-        app.send_task(TRAIN_TASK, args=[job_id], queue=settings.training_queue)
+    def send(job_id: str, task_id: str) -> None:
+        app.send_task(TRAIN_TASK, args=[job_id], queue=settings.training_queue, task_id=task_id)
 
-    _recovery = RecoveryLoop(lambda: recover_orphaned_jobs(client, send, MAX_ATTEMPTS), settings.recovery_interval_s)
+    def sweep() -> list[str]:
+        return recover_orphaned_jobs(
+            client,
+            send,
+            MAX_ATTEMPTS,
+            queued_after_s=settings.queued_job_resend_after_s,
+            queue=settings.training_queue,
+        )
+
+    _recovery = RecoveryLoop(sweep, settings.recovery_interval_s)
     _recovery.start()
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from training_worker.data_files import DataFileError, resolve_data_file
+
 POSITIVE, NEGATIVE = 1, 0
 BUNDLED = "bundled"
 BUNDLED_AIRLINE = "bundled-airline"
@@ -78,9 +80,8 @@ def _label_of(raw: str, path: Path, line: int) -> int | None:
     if value in ("neutral", "2"):
         return None
     if value not in _LABEL_WORDS:
-        raise DatasetError(
-            f"{path}: line {line}: label {raw!r} is not one of positive/negative, 1/0 or Sentiment140's 4/0"
-        )
+        # The cell itself is not echoed: a message must never carry a file's content.
+        raise DatasetError(f"{path}: line {line}: the label is not one of positive/negative, 1/0 or Sentiment140's 4/0")
     return _LABEL_WORDS[value]
 
 
@@ -126,8 +127,9 @@ def _read_user_csv(path: Path) -> Iterator[tuple[str, int]]:
             start_line = 1
         else:
             raise DatasetError(
-                f"{path}: unrecognised columns {first[:6]!r}: expected a header with `text` and `label` "
-                "columns, or Sentiment140's six columns (target,id,date,flag,user,text)"
+                f"{path}: unrecognised columns (the first line has {len(first)} fields and no `text` and `label` "
+                "header): expected a header with `text` and `label` columns, or Sentiment140's six columns "
+                "(target,id,date,flag,user,text)"
             )
         for line, row in enumerate(rows, start=start_line):
             if not row:
@@ -139,28 +141,48 @@ def _read_user_csv(path: Path) -> Iterator[tuple[str, int]]:
                 yield row[text_at], label
 
 
+def _user_file(source: str, data_dir: Path | None, max_bytes: int | None) -> Path:
+    if data_dir is None or max_bytes is None:
+        from training_worker.settings import get_settings
+
+        settings = get_settings()
+        data_dir = settings.data_dir if data_dir is None else data_dir
+        max_bytes = settings.max_dataset_bytes if max_bytes is None else max_bytes
+    try:
+        return resolve_data_file(source, data_dir, max_bytes, what="dataset")
+    except DataFileError as exc:
+        raise DatasetError(str(exc)) from None
+
+
 def _chain_first(first: list[str], rest: Iterable[list[str]]) -> Iterator[list[str]]:
     yield first
     yield from rest
 
 
-def load_dataset(source: str = BUNDLED, limit: int | None = None) -> Dataset:
+def load_dataset(
+    source: str = BUNDLED, limit: int | None = None, data_dir: Path | None = None, max_bytes: int | None = None
+) -> Dataset:
     """Load binary-labelled tweets (1 = positive, 0 = negative), de-duplicated, in file order.
 
     `source` is `bundled` (every positive/negative tweet of the bundled corpus), `bundled-airline`
-    (only its Twitter US Airline Sentiment part) or the path of a CSV file.
+    (only its Twitter US Airline Sentiment part) or the path of a CSV file inside `data_dir` (relative to it, or
+    absolute inside it) of at most `max_bytes`; both default to the training worker's DATA_DIR and MAX_DATASET_BYTES.
     """
     if source in (BUNDLED, BUNDLED_AIRLINE):
         path = bundled_corpus_path()
         rows = _read_bundled(path, airline_only=source == BUNDLED_AIRLINE)
         name = source
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise DatasetError(f"{path}: no such file")
+        path = _user_file(source, data_dir, max_bytes)
         rows = _read_user_csv(path)
         name = path.name
-    pairs = list(_dedupe(rows))
+    try:
+        pairs = list(_dedupe(rows))
+    except csv.Error as exc:
+        # The csv module's messages say what is wrong (a NUL, an over-long field), never what it read.
+        raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not UTF-8 text after its first MiB: save the whole file as UTF-8") from None
     if limit is not None and limit < len(pairs):
         # A seeded sample rather than the first rows: files are often sorted by label or by source.
         keep = sorted(random.Random(0).sample(range(len(pairs)), limit))

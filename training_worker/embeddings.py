@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_model.encoder import SequenceEncoder
+from training_worker.data_files import DataFileError, resolve_data_file
+
+# A 300-dimension GloVe line is about 3 KB; a longer one is not a vector but a file that is not GloVe text.
+MAX_GLOVE_LINE_BYTES = 64 * 1024
 
 
 def word2vec_matrix(
@@ -38,24 +42,65 @@ def bundled_glove_files() -> tuple[Path, Path]:
     return data / "glove_6B_index.parquet", data / "glove_6B_50d_emb.npy"
 
 
-def load_glove(path: str | None = None) -> dict[str, np.ndarray]:
-    """The bundled glove.6B 50d vectors, or a user's GloVe text file (`word v1 v2 ...` per line)."""
+class GloveFileError(ValueError):
+    """A GloVe file that cannot be used; the message names the file, the line and the problem, never its content."""
+
+
+def load_glove(
+    path: str | None = None, data_dir: Path | None = None, max_bytes: int | None = None
+) -> dict[str, np.ndarray]:
+    """The bundled glove.6B 50d vectors, or a user's GloVe text file (`word v1 v2 ...` per line) inside `data_dir`
+    of at most `max_bytes` (the training worker's DATA_DIR and MAX_GLOVE_BYTES unless given)."""
     if path:
-        vectors: dict[str, np.ndarray] = {}
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                parts = line.rstrip().split(" ")
-                if len(parts) > 2:
-                    vectors[parts[0]] = np.asarray(parts[1:], dtype=np.float32)
-        if not vectors:
-            raise ValueError(f"{path}: no GloVe vectors found (expected `word v1 v2 ...` per line)")
-        return vectors
+        return _read_glove_text(_glove_file(path, data_dir, max_bytes))
     import pandas as pd
 
     index_file, matrix_file = bundled_glove_files()
     words = pd.read_parquet(index_file)["index"].astype(str).tolist()
     matrix = np.load(matrix_file, mmap_mode="r")
     return _LazyVectors(words, matrix)  # type: ignore[return-value]
+
+
+def _glove_file(path: str, data_dir: Path | None, max_bytes: int | None) -> Path:
+    if data_dir is None or max_bytes is None:
+        from training_worker.settings import get_settings
+
+        settings = get_settings()
+        data_dir = settings.data_dir if data_dir is None else data_dir
+        max_bytes = settings.max_glove_bytes if max_bytes is None else max_bytes
+    try:
+        return resolve_data_file(path, data_dir, max_bytes, what="glove_path")
+    except DataFileError as exc:
+        raise GloveFileError(str(exc)) from None
+
+
+def _read_glove_text(path: Path) -> dict[str, np.ndarray]:
+    vectors: dict[str, np.ndarray] = {}
+    dimension = None
+    with path.open("rb") as handle:
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_GLOVE_LINE_BYTES + 1), b""), start=1):
+            if len(raw) > MAX_GLOVE_LINE_BYTES and not raw.endswith(b"\n"):
+                raise GloveFileError(f"{path}: line {number} is longer than {MAX_GLOVE_LINE_BYTES} bytes")
+            try:
+                parts = raw.decode("utf-8").rstrip().split(" ")
+            except UnicodeDecodeError:
+                raise GloveFileError(f"{path}: line {number} is not UTF-8 text") from None
+            if len(parts) <= 2:
+                continue
+            try:
+                vector = np.asarray(parts[1:], dtype=np.float32)
+            except ValueError:
+                raise GloveFileError(f"{path}: line {number}: the values after the word are not all numbers") from None
+            if dimension is None:
+                dimension = len(vector)
+            elif len(vector) != dimension:
+                raise GloveFileError(
+                    f"{path}: line {number} has {len(vector)} values where the first vector has {dimension}"
+                )
+            vectors[parts[0]] = vector
+    if not vectors:
+        raise GloveFileError(f"{path}: no GloVe vectors found (expected `word v1 v2 ...` per line)")
+    return vectors
 
 
 class _LazyVectors(dict):

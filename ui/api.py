@@ -167,5 +167,9 @@ class GatewayClient:
     def training_job(self, job_id: str) -> TrainingJob:
         return self._parse(self._request("GET", f"/admin/training-jobs/{job_id}"), TrainingJob.model_validate)
 
+    def cancel_training_job(self, job_id: str) -> TrainingJob:
+        response = self._request("DELETE", f"/admin/training-jobs/{job_id}")
+        return self._parse(response, TrainingJob.model_validate)
+
     def models(self) -> ModelsOverview:
         return self._parse(self._request("GET", "/models"), ModelsOverview.model_validate)

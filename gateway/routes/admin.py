@@ -1,4 +1,5 @@
-"""Admin routes: queue a training job (validated before anything is queued), follow its state, list jobs."""
+"""Admin routes: queue a training job (validated and capped before anything is queued), follow its state, list
+jobs, cancel one."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pydantic import ValidationError
 
 from gateway.deps import AdminRole, CeleryDep, RedisDep, SettingsDep
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE
-from shared.jobs import JobStore
+from shared.jobs import JobStateConflict, JobStore, QueueFull
 from shared.logging_setup import kv
-from shared.schemas import TrainingJob, TrainingJobRequest
+from shared.schemas import JobState, TrainingJob, TrainingJobRequest, new_id
 from shared.training_params import validate_params
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,11 @@ def _params_error(exc: ValidationError) -> RequestValidationError:
     "/training-jobs",
     response_model=TrainingJob,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**AUTH, 422: {"description": "Unknown family or invalid params; nothing was queued."}},
+    responses={
+        **AUTH,
+        422: {"description": "Unknown family or invalid params (a data file outside DATA_DIR); nothing was queued."},
+        429: {"description": "Too many jobs queued already (of this family, or in all); nothing was queued."},
+    },
 )
 def create_training_job(
     body: TrainingJobRequest,
@@ -63,17 +68,27 @@ def create_training_job(
 ) -> TrainingJob:
     """Queue one training run of a family; answers at once with the job to follow at GET /admin/training-jobs/{id}."""
     try:
-        params = validate_params(body.family, body.params)
+        params = validate_params(body.family, body.params, data_dir=settings.data_dir)
     except ValidationError as exc:
         raise _params_error(exc) from None
     store = JobStore(redis_client)
+    request_id = getattr(request.state, "request_id", None)
+    task_id = new_id()
     try:
-        job = store.create(body.family, params.model_dump(mode="json"))
+        job = store.create_capped(
+            body.family,
+            params.model_dump(mode="json"),
+            settings.max_queued_jobs_per_family,
+            settings.max_queued_jobs,
+            task_id=task_id,
+        )
+    except QueueFull as exc:
+        log.warning("training job refused, queue full %s", kv(family=body.family, request_id=request_id))
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from None
     except (redis.RedisError, OSError) as exc:
         raise _unavailable("Redis is unreachable, the job was not created", settings.retry_after_s) from exc
-    request_id = getattr(request.state, "request_id", None)
     try:
-        celery.send_task(TRAIN_TASK, args=[job.job_id], queue=TRAINING_QUEUE, retry=True)
+        celery.send_task(TRAIN_TASK, args=[job.job_id], queue=TRAINING_QUEUE, task_id=task_id, retry=True)
     except (OperationalError, redis.RedisError, OSError) as exc:
         # Never leave a `queued` job that no worker will ever see.
         try:
@@ -105,11 +120,54 @@ def list_training_jobs(
     responses={**AUTH, 404: {"description": "No training job with this id."}},
 )
 def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, redis_client: RedisDep) -> TrainingJob:
-    """State (queued, running, succeeded, failed), progress, MLflow run id, metrics and whether it was promoted."""
+    """State (queued, running, succeeded, failed, cancelled), progress, MLflow run id, metrics, promotion."""
     try:
         job = JobStore(redis_client).get(job_id)
     except (redis.RedisError, OSError) as exc:
         raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs")
+    return job
+
+
+@router.delete(
+    "/training-jobs/{job_id}",
+    response_model=TrainingJob,
+    responses={
+        **AUTH,
+        404: {"description": "No training job with this id."},
+        409: {"description": "The job has already finished (succeeded, failed or cancelled)."},
+    },
+)
+def cancel_training_job(
+    job_id: JobId,
+    request: Request,
+    role: AdminRole,
+    settings: SettingsDep,
+    redis_client: RedisDep,
+    celery: CeleryDep,
+) -> TrainingJob:
+    """Cancel a queued or running job: a running one's worker process is terminated and takes the next job."""
+    store = JobStore(redis_client)
+    try:
+        previous, job = store.cancel(job_id, "cancelled by an admin")
+    except KeyError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs"
+        ) from None
+    except JobStateConflict as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"training job {job_id!r} is already {exc.job.state.value}: only queued or running jobs can be cancelled",
+        ) from None
+    except (redis.RedisError, OSError) as exc:
+        raise _unavailable("Redis is unreachable, the job was not cancelled", settings.retry_after_s) from exc
+    request_id = getattr(request.state, "request_id", None)
+    if previous == JobState.running and job.task_id:
+        try:
+            celery.control.revoke(job.task_id, terminate=True, signal="SIGTERM")
+        except (OperationalError, redis.RedisError, OSError):
+            # The worker still stops at the job's next progress step, where it finds the job cancelled.
+            log.warning("could not signal the training worker %s", kv(job_id=job_id, request_id=request_id))
+    log.info("training job cancelled %s", kv(job_id=job_id, was=previous.value, request_id=request_id))
     return job

@@ -39,7 +39,7 @@ def test_sentiment140_format(tmp_path: Path) -> None:
         '"2","1467810673","Mon Apr 06 22:19:50 PDT 2009","NO_QUERY","user3","it is a plane"\n',
         encoding="latin-1",
     )
-    dataset = load_dataset(str(path))
+    dataset = load_dataset(str(path), data_dir=tmp_path)
     assert dataset.texts == ["my flight got cancelled", "great crew today"]
     assert dataset.labels == [0, 1]
 
@@ -47,7 +47,7 @@ def test_sentiment140_format(tmp_path: Path) -> None:
 def test_plain_text_label_csv_with_words_or_numbers(tmp_path: Path) -> None:
     path = tmp_path / "plain.csv"
     path.write_text("text,label\nlovely flight,positive\nlost my bag,negative\nok,1\nbad,0\n", encoding="utf-8")
-    dataset = load_dataset(str(path))
+    dataset = load_dataset(str(path), data_dir=tmp_path)
     assert dataset.labels == [1, 0, 1, 0]
 
 
@@ -64,11 +64,11 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path: Path, content: str, f
     path = tmp_path / "bad.csv"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(DatasetError) as error:
-        load_dataset(str(path))
+        load_dataset(str(path), data_dir=tmp_path)
     assert str(path) in str(error.value)
     assert fragment in str(error.value)
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such file"):
-        load_dataset(str(tmp_path / "nope.csv"))
+        load_dataset(str(tmp_path / "nope.csv"), data_dir=tmp_path)

@@ -14,12 +14,14 @@ from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
 from ui.params_form import params_form
 
 QUEUED_JOB = "models_queued_job"
+CANCEL_OUTCOME = "models_cancel_outcome"
 ACTIVE_STATES = (JobState.queued, JobState.running)
 JOB_STATE_BADGES = {
     "queued": ":gray[:material/schedule:]",
     "running": ":blue[:material/directions_run:]",
     "succeeded": ":green[:material/check_circle:]",
     "failed": ":red[:material/error:]",
+    "cancelled": ":orange[:material/cancel:]",
 }
 SERVING = "★ serving"  # a dataframe cell: plain text, drawn by any font
 SERVING_ROW_STYLE = "background-color: rgba(255, 204, 0, 0.25); font-weight: 600"
@@ -144,13 +146,43 @@ def queue_form(client: GatewayClient) -> None:
         st.caption("Fix the fields marked above to queue the job.")
 
 
-def job_row(job: TrainingJob) -> None:
+def cancel_job(client: GatewayClient, job: TrainingJob) -> None:
+    # A button callback: it only records the outcome, which the job list shows when it is drawn again.
+    try:
+        cancelled = client.cancel_training_job(job.job_id)
+    except ApiError as exc:
+        st.session_state[CANCEL_OUTCOME] = (job.job_id, exc)
+    else:
+        st.session_state[CANCEL_OUTCOME] = (cancelled.job_id, None)
+
+
+def show_cancel_outcome() -> None:
+    outcome = st.session_state.pop(CANCEL_OUTCOME, None)
+    if outcome is None:
+        return
+    job_id, error = outcome
+    if error is None:
+        st.success(f"Cancelled job `{job_id[:8]}`.", icon=":material/cancel:")
+    else:
+        show_api_error(error, f"cancel job {job_id[:8]}")
+
+
+def job_row(client: GatewayClient, job: TrainingJob) -> None:
     with st.container(border=True):
         head, state, progress = st.columns([2, 1, 3])
         new = " · just queued" if job.job_id == st.session_state.get(QUEUED_JOB) else ""
         head.markdown(f"**{job.family}** `{job.job_id[:8]}`{new}")
         head.caption(f"created {job.created_at:%Y-%m-%d %H:%M:%S} UTC")
         state.markdown(JOB_STATE_BADGES[job.state.value] + f" **{job.state.value}**")
+        if job.state in ACTIVE_STATES:
+            state.button(
+                "Cancel",
+                key=f"job_cancel_{job.job_id}",
+                icon=":material/cancel:",
+                help="Stop this job: a queued one never starts, a running one's worker is stopped and freed.",
+                on_click=cancel_job,
+                args=(client, job),
+            )
         fraction = job.progress_current / job.progress_total if job.progress_total else 0.0
         if job.state == JobState.succeeded:
             fraction = 1.0
@@ -180,10 +212,11 @@ def show_jobs(client: GatewayClient) -> None:
         f"{len(active)} active, {len(jobs)} in all"
         + (f"; refreshing every {settings.jobs_refresh_s:g} s" if active else "")
     )
+    show_cancel_outcome()
     if not jobs:
         st.info("No training job yet.")
     for job in jobs[:15]:
-        job_row(job)
+        job_row(client, job)
 
 
 if require_key(ANALYST_KEY, needs="the admin API key (an analyst key shows the registered models only)"):

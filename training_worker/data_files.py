@@ -1,0 +1,42 @@
+"""Where a job's data files may come from: regular files inside the training worker's data directory, of bounded size.
+
+A job names a file by a path relative to the data directory (or an absolute one inside it); symbolic links are
+followed first, so a link inside the directory that points outside it is refused like the outside path itself.
+Messages name the path and the problem, never anything read from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+
+class DataFileError(ValueError):
+    """A data file a job may not read; the message names the path and what is wrong with it."""
+
+
+def resolve_data_file(value: str, data_dir: Path, max_bytes: int, what: str = "data file") -> Path:
+    """The real path of `value` inside `data_dir`, once it is known to be a regular file of at most `max_bytes`."""
+    if not value or "\x00" in value:
+        raise DataFileError(f"{what} {value!r}: not a file name")
+    root = Path(os.path.realpath(data_dir))
+    candidate = Path(value)
+    target = Path(os.path.realpath(candidate if candidate.is_absolute() else root / candidate))
+    if not target.is_relative_to(root):
+        raise DataFileError(
+            f"{what} {value!r}: outside the data directory {root}; put the file there and name it relative to it"
+        )
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        raise DataFileError(f"{what} {value!r}: no such file in the data directory {root}") from None
+    except OSError as exc:
+        raise DataFileError(f"{what} {value!r}: cannot be read ({exc.__class__.__name__})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DataFileError(f"{what} {value!r}: not a regular file")
+    if info.st_size > max_bytes:
+        raise DataFileError(f"{what} {value!r}: {info.st_size} bytes, more than the {max_bytes} allowed")
+    if not os.access(target, os.R_OK):
+        raise DataFileError(f"{what} {value!r}: not readable by the training worker")
+    return target
