@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from local_stack.__main__ import model_signing_key  # noqa: E402
 from local_stack.processes import PYTHON, ManagedProcess, free_port  # noqa: E402
 
 SEQUENTIAL_REQUESTS = 200
@@ -83,12 +84,17 @@ def sequential_p50_ms(url: str) -> tuple[float, float]:
     return statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
 
 
-def in_process_p50_ms(mlflow_url: str, model_uri: str) -> tuple[float, float, str]:
-    """The same registered model, called in a fresh process the way the worker calls it (one tweet at a time)."""
+def in_process_p50_ms(mlflow_url: str, name: str, version: str, signing_key: str) -> tuple[float, float, str]:
+    """The same registered model, loaded and called in a fresh process the way the worker does (one tweet a call)."""
     code = f"""
-import json, statistics, time, mlflow
-mlflow.set_tracking_uri({mlflow_url!r})
-model = mlflow.pyfunc.load_model({model_uri!r}).unwrap_python_model()
+import json, os, statistics, tempfile, time
+from pathlib import Path
+from inference_worker.model_store import download_serving_files
+from sentiment_model.lstm import load_verified_lstm
+key = os.environ["MODEL_SIGNING_KEY"]
+with tempfile.TemporaryDirectory() as tmp:
+    download_serving_files({mlflow_url!r}, {name!r}, {version!r}, Path(tmp), key)
+    model, _manifest = load_verified_lstm(Path(tmp), key)
 tweets = {TWEETS!r}
 for i in range(20):
     model.predict_proba([tweets[i % len(tweets)]])
@@ -98,9 +104,17 @@ for i in range({SEQUENTIAL_REQUESTS}):
     model.predict_proba([tweets[i % len(tweets)]])
     timings.append(time.perf_counter() - start)
 ms = sorted(t * 1000 for t in timings)
-print(json.dumps([statistics.median(ms), ms[int(len(ms) * 0.99) - 1], model.fast_path_name]))
+print(json.dumps([statistics.median(ms), ms[int(len(ms) * 0.99) - 1], "onnxruntime"]))
 """
-    completed = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=600, check=False)
+    completed = subprocess.run(
+        [PYTHON, "-c", code],
+        env={**os.environ, "MODEL_SIGNING_KEY": signing_key},
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if completed.returncode != 0:
         raise SystemExit(f"in-process measurement failed:\n{completed.stderr[-3000:]}")
     p50, p99, path = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -128,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{phase}: first answer after {elapsed:.1f} s: {json.dumps(answer)}")
             if phase.startswith("warm"):
                 api_p50, api_p99 = sequential_p50_ms(url)
-                model_uri = f"models:/{answer['model_name']}/{answer['model_version']}"
-                local_p50, local_p99, path = in_process_p50_ms(mlflow_url, model_uri)
+                local_p50, local_p99, path = in_process_p50_ms(
+                    mlflow_url, answer["model_name"], answer["model_version"], model_signing_key(data_dir)
+                )
                 rows += [
                     (
                         f"/predict, {SEQUENTIAL_REQUESTS} sequential requests: p50 / p99",

@@ -7,7 +7,7 @@ One command, one run, one table of ratios (issue 4):
     .venv/bin/python benchmarks/serving.py --state-dir /tmp/bench   # keeps (and next time reuses) Redis/MLflow state
 
 Everything runs on loopback on this machine: a private redis-server and MLflow server, the model registered
-there, then (a) the fast path in-process (batch 1 and 64), (b) gateway + 1 then 2 inference workers,
+there, then (a) the worker's ONNX scorer in-process (batch 1 and 64), (b) gateway + 1 then 2 inference workers,
 (c) `mlflow models serve --env-manager local` of the same version (the same pyfunc class, so the same
 compiled path). Only the system under test runs while it is measured. Closed loop with 1, 16 and 64 clients
 (wrk when installed: `apt-get install wrk`; else an aiohttp client, whose own CPU cost on a 2-core box adds to
@@ -44,6 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from local_stack.__main__ import model_signing_key  # noqa: E402
 from local_stack.processes import (  # noqa: E402
     PYTHON,
     ManagedProcess,
@@ -90,11 +91,12 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def base_env(redis_url: str, mlflow_url: str) -> dict[str, str]:
+def base_env(redis_url: str, mlflow_url: str, signing_key: str) -> dict[str, str]:
     return {
         "ENVIRONMENT": "local",
         "REDIS_URL": redis_url,
         "MLFLOW_TRACKING_URI": mlflow_url,
+        "MODEL_SIGNING_KEY": signing_key,
         "HF_HUB_OFFLINE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
@@ -138,10 +140,17 @@ def ensure_champion(env: dict[str, str], quick: bool) -> str:
     return str(summary["model_version"])
 
 
+# The worker's own loader: the signed manifest and the ONNX serving files, no pyfunc.
 PROBE_CODE = """
-import json, sys, time, mlflow
-mlflow.set_tracking_uri(sys.argv[1])
-model = mlflow.pyfunc.load_model(sys.argv[2]).unwrap_python_model()
+import json, os, sys, tempfile, time
+from pathlib import Path
+from inference_worker.model_store import download_serving_files
+from sentiment_model.lstm import load_verified_lstm
+key = os.environ["MODEL_SIGNING_KEY"]
+name, version = sys.argv[2].removeprefix("models:/").rsplit("/", 1)
+with tempfile.TemporaryDirectory() as tmp:
+    download_serving_files(sys.argv[1], name, version, Path(tmp), key)
+    model, _manifest = load_verified_lstm(Path(tmp), key)
 texts = json.loads(sys.stdin.readline())
 offset = 0
 def timed(batch, rounds):
@@ -153,7 +162,7 @@ def timed(batch, rounds):
         start = time.perf_counter(); model.predict_proba(chunk); out.append(time.perf_counter() - start)
     return out
 timed(1, 50); timed(64, 5)
-print(json.dumps({"path": model.fast_path_name, "timings": model.fast_path_timings_ms}), flush=True)
+print(json.dumps({"path": "onnxruntime"}), flush=True)
 for line in sys.stdin:
     batch, rounds = map(int, line.split())
     print(json.dumps([x * 1000 for x in timed(batch, rounds)]), flush=True)
@@ -161,7 +170,7 @@ for line in sys.stdin:
 
 
 class FloorProbe:
-    """The fast path alone, in its own process (TensorFlow stays out of the load generator), kept alive so that
+    """The worker's scorer alone, in its own process (out of the load generator's way), kept alive so that
     the floor can be measured again right beside each 1-client run: on this VM the CPU's speed drifts by up to 2x
     over seconds (ONNX Runtime's batch-1 call: 0.9 to 1.8 ms within one process), so a floor measured minutes
     earlier says little about the floor during the run it is compared with."""
@@ -203,7 +212,6 @@ def floor(probe: FloorProbe) -> dict[str, float | str | dict]:
     one, many = probe.measure(1, 400), probe.measure(64, 60)
     return {
         "path": probe.info["path"],
-        "timings": probe.info["timings"],
         "b1_p50_ms": one["p50_ms"],
         "b1_p99_ms": one["p99_ms"],
         "b64_p50_ms": many["p50_ms"],
@@ -588,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         started.append(redis_proc)
         mlflow_proc, mlflow_url = start_mlflow(state / "mlflow")
         started.append(mlflow_proc)
-        env = base_env(redis_url, mlflow_url)
+        # Kept in the state folder: a reused registry's champion was signed with it.
+        env = base_env(redis_url, mlflow_url, model_signing_key(state))
         model_uri = args.model_uri or f"models:/{MODEL_NAME}/{ensure_champion(env, args.quick)}"
         log(f"model {model_uri}; logs in {log_dir}")
         tweets = sample_tweets(500)
