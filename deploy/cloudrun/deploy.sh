@@ -9,7 +9,8 @@
 # RUNTIME_SERVICE_ACCOUNT (air-paradis-run@PROJECT.iam.gserviceaccount.com: reads the secrets),
 # ALLOW_UNAUTHENTICATED (1: the API checks its own X-API-Key; 0 leaves invocation to IAM).
 # Secrets (Secret Manager, created once by the owner): air-paradis-redis-url, air-paradis-mlflow-uri,
-# air-paradis-mlflow-username, air-paradis-mlflow-password, air-paradis-analyst-api-key, air-paradis-admin-api-key.
+# air-paradis-mlflow-username, air-paradis-mlflow-password, air-paradis-analyst-api-key, air-paradis-admin-api-key,
+# air-paradis-model-signing-key (the MODEL_SIGNING_KEY of the training workers that register the models).
 set -euo pipefail
 if [ $# -ne 3 ]; then
   echo "usage: $0 PROJECT REGION IMAGE_TAG" >&2

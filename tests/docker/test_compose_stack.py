@@ -159,3 +159,16 @@ def test_three_flagged_mispredictions_send_an_email_report(client: httpx.Client)
     assert report["To"] == SETTINGS["MAIL_TO"]
     content = report.get_body(preferencelist=("plain", "html")).get_content()
     assert all(prediction_id in content for prediction_id in flagged), content
+
+
+def test_mlflow_needs_a_login_and_only_training_may_move_the_champion(client: httpx.Client) -> None:
+    ready = _wait_ready(client)
+    mlflow_url = f"http://127.0.0.1:{SETTINGS['MLFLOW_PORT']}"
+    search = "/api/2.0/mlflow/registered-models/search"
+    alias = {"name": ready["model_name"], "alias": "champion", "version": ready["model_version"]}
+    assert httpx.get(mlflow_url + search, timeout=10).status_code == 401
+    assert httpx.post(mlflow_url + "/api/2.0/mlflow/registered-models/alias", json=alias, timeout=10).status_code == 401
+    reader = (SETTINGS.get("MLFLOW_READER_USERNAME", "reader"), SETTINGS["MLFLOW_READER_PASSWORD"])
+    assert httpx.get(mlflow_url + search, auth=reader, timeout=10).status_code == 200
+    moved = httpx.post(mlflow_url + "/api/2.0/mlflow/registered-models/alias", json=alias, auth=reader, timeout=10)
+    assert moved.status_code == 403, moved.text
