@@ -181,8 +181,24 @@ def main() -> int:
                 "BoW/TF-IDF x LR, NB, SVM",
             ),
             ("lstm", PLAIN_LSTM, "LSTM, Word2Vec (gold labels)", "4 epochs, 64 units"),
-            ("lstm", {**BOOTSTRAP_PARAMS, "teacher": "none"}, "BiLSTM, GloVe (gold labels)", "6 epochs, warm-up 2"),
-            ("lstm", BOOTSTRAP_PARAMS, "BiLSTM student of the classical champion", "distilled, 2 augmented copies"),
+            (
+                "lstm",
+                {**BOOTSTRAP_PARAMS, "teacher": "none", "negation_counterfactuals": False},
+                "BiLSTM, GloVe (gold labels)",
+                "6 epochs, warm-up 2",
+            ),
+            (
+                "lstm",
+                {**BOOTSTRAP_PARAMS, "negation_counterfactuals": False},
+                "BiLSTM student of the classical champion",
+                "distilled, 2 augmented copies",
+            ),
+            (
+                "lstm",
+                BOOTSTRAP_PARAMS,
+                "BiLSTM student + negation counterfactuals (bootstrap)",
+                "as above + negated copies",
+            ),
         ]
         if args.bert:
             plans.insert(1, ("bert", {"epochs": 1}, "BERT family (bundled MiniLM)", "1 epoch"))

@@ -108,12 +108,15 @@ def main(argv: list[str] | None = None) -> int:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONUNBUFFERED": "1",
             "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(outbox)),
+            # Where an admin's own CSV datasets and GloVe files go: job parameters may name files only in here.
+            "DATA_DIR": os.environ.get("DATA_DIR", str(data_dir / "data")),
         }
         # Only the processes that sign or check registered versions get the key: never the gateway, UI or alerting.
         signing = {"MODEL_SIGNING_KEY": model_signing_key(data_dir)}
         child_env = {**os.environ, **env, **signing}
 
-        _say("checking the registry for a champion LSTM (trains one on the bundled tweets if none, ~1 min)")
+        Path(env["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        _say("checking the registry for a champion LSTM (trains one on the bundled tweets if none, ~3 min)")
         bootstrap = [PYTHON, "-m", "training_worker", "bootstrap"]
         if args.bootstrap_params:
             bootstrap += ["--params", args.bootstrap_params]

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from shared.families import TrainingFamily
+
 SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 1000
 MAX_BATCH_TEXTS = 1000
@@ -84,7 +86,6 @@ class FeedbackRequest(BaseModel):
     comment: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
-TrainingFamily = Literal["classical", "lstm", "bert"]
 
 
 class TrainingJobRequest(BaseModel):

@@ -53,11 +53,10 @@ class ServiceSettings(BaseSettings):
         return self
 
     def registered_model_names(self) -> dict[str, str]:
-        return {
-            "lstm": self.lstm_model_name,
-            "classical": self.classical_model_name,
-            "bert": self.bert_model_name,
-        }
+        """Family -> registered model name: its `<FAMILY>_MODEL_NAME` setting where one exists, else the default."""
+        from shared.families import FAMILIES
+
+        return {name: getattr(self, f"{name}_model_name", spec.registered_model) for name, spec in FAMILIES.items()}
 
 
 class ModelSigningSettings(BaseSettings):

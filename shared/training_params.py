@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 Vectorizer = Literal["bow", "tfidf"]
+# Registered champions whose averaged probabilities an LSTM student learns from ("none": gold labels only).
+Teacher = Literal["none", "classical", "bert", "bert+classical"]
 ClassicalModel = Literal["logreg", "naive_bayes", "linear_svm", "random_forest"]
 
 
@@ -82,6 +84,25 @@ class LstmParams(CommonParams):
     patience: int = Field(2, ge=0, le=20)
     train_embeddings: bool = False
     word2vec_epochs: int = Field(10, ge=1, le=100)
+    bidirectional: bool = Field(False, description="Read each tweet both ways (a BiLSTM): ~2x the serving cost.")
+    unfreeze_embeddings_after: int | None = Field(
+        None, ge=0, le=100, description="Epochs with fixed embeddings before they train too (a warm-up)."
+    )
+    teacher: Teacher = Field(
+        "none", description="Distil from these registered champions (trained on the same held-out split)."
+    )
+    teacher_versions: dict[Literal["classical", "bert"], Annotated[str, Field(pattern=r"^[0-9]{1,9}$")]] = Field(
+        default_factory=dict, description="Teach with these registered versions instead of the families' champions."
+    )
+    negation_counterfactuals: bool = Field(
+        False, description="Add training tweets with their one sentiment word negated, labelled for the negation."
+    )
+    distill_alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the gold label in a real tweet's target; the teacher has the rest."
+    )
+    augment_copies: int = Field(
+        2, ge=0, le=20, description="Augmented copies of each training tweet, labelled by the teacher alone."
+    )
 
 
 class BertParams(CommonParams):
@@ -97,23 +118,26 @@ class BertParams(CommonParams):
     freeze_embeddings: bool = Field(
         False, description="Keep the word-piece embeddings fixed: ~3x faster steps on CPU, for small data."
     )
+    frozen_encoder: bool = Field(
+        False,
+        description="No fine-tuning: the base model's mean-pooled sentence embeddings under a logistic regression "
+        "(a cheap teacher on CPU).",
+    )
+    head_c: float = Field(1.0, gt=0.0, le=1000.0, description="Inverse regularisation of the frozen encoder's head.")
 
 
-PARAMS_BY_FAMILY: dict[str, type[CommonParams]] = {
-    "classical": ClassicalParams,
-    "lstm": LstmParams,
-    "bert": BertParams,
-}
 
 
 def validate_params(family: str, params: dict[str, Any], data_dir: str | Path | None = None) -> CommonParams:
     """Parse a job's params for its family; raises ValueError/ValidationError naming the offending field.
 
     With `data_dir`, data file paths (`dataset`, `glove_path`) must also lie inside it."""
-    if family not in PARAMS_BY_FAMILY:
-        raise ValueError(f"unknown family {family!r}: choose one of {sorted(PARAMS_BY_FAMILY)}")
+    from shared.families import FAMILIES  # the list of families is built from the parameter classes above
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}: choose one of {sorted(FAMILIES)}")
     context = {DATA_DIR_CONTEXT: str(data_dir)} if data_dir is not None else None
-    return PARAMS_BY_FAMILY[family].model_validate(params, context=context)
+    return FAMILIES[family].params.model_validate(params, context=context)
 
 
-__all__ = ["PARAMS_BY_FAMILY", "BertParams", "ClassicalParams", "LstmParams", "ValidationError", "validate_params"]
+__all__ = ["BertParams", "ClassicalParams", "LstmParams", "ValidationError", "validate_params"]

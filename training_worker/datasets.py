@@ -66,10 +66,20 @@ def bundled_corpus_path() -> Path:
     return path
 
 
+_LINK_OR_HANDLE = re.compile(r"(?:https?://|www\.)\S+|@\w+")
+_SPACES = re.compile(r"\s+")
+
+
+def duplicate_key(text: str) -> str:
+    """Tweets equal but for case, links, handles and spacing are one tweet (retweets and re-posts): kept once,
+    so the same words never sit in two splits."""
+    return _SPACES.sub(" ", _LINK_OR_HANDLE.sub(" ", text.lower())).strip()
+
+
 def _dedupe(rows: Iterable[tuple[str, int]]) -> Iterator[tuple[str, int]]:
     seen: set[str] = set()
     for text, label in rows:
-        key = text.strip().lower()
+        key = duplicate_key(text)
         if key and key not in seen:
             seen.add(key)
             yield text, label

@@ -23,11 +23,6 @@ from training_worker.tracking import FamilyContext, FamilyResult, Progress, log_
 
 log = logging.getLogger(__name__)
 
-FAMILY_MODULES = {
-    "classical": "training_worker.families.classical",
-    "lstm": "training_worker.families.lstm",
-    "bert": "training_worker.families.bert",
-}
 
 
 @dataclass
@@ -74,7 +69,8 @@ def run_training(
     mlflow.set_experiment(settings.experiment_name)
     client = MlflowClient(settings.mlflow_tracking_uri)
     model_name = settings.registered_model_names()[family]
-    trainer = import_module(FAMILY_MODULES[family])
+    # Each family's trainer is the module of its name (shared/families.py lists the families).
+    trainer = import_module(f"training_worker.families.{family}")
     log.info(
         "training started %s",
         kv(job_id=job_id, family=family, rows_train=len(split.train_texts), split_hash=split.split_hash),

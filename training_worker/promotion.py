@@ -18,9 +18,10 @@ from mlflow import MlflowClient
 
 from sentiment_model.manifest import ModelNotTrusted
 from shared import events
+from shared.families import TrainingFamily
 from shared.logging_setup import kv
 from shared.registry import EMBEDDING_TYPE_TAG, champion_version
-from shared.schemas import ModelPromotedEvent, TrainingFamily
+from shared.schemas import ModelPromotedEvent
 from training_worker.evaluation import classification_metrics
 from training_worker.registered_models import load_verified, verified_manifest
 from training_worker.splits import Split

@@ -9,7 +9,16 @@ import pandas as pd
 
 LABEL_COLORS = alt.Scale(domain=["negative", "positive"], range=["#d62728", "#2ca02c"])
 CHART_HEIGHT = 240
-METRICS = {"test_precision": "precision", "test_recall": "recall", "test_f1": "F1", "test_roc_auc": "AUC"}
+# Each version's test figures at its own operating point (the threshold chosen for the target precision), then the
+# threshold-free ones; recall at the target precision is what promotion compares.
+METRICS = {
+    "test_threshold": "threshold",
+    "test_precision": "P at threshold",
+    "test_recall": "R at threshold",
+    "test_recall_at_target_precision": "recall at target P",
+    "test_roc_auc": "ROC AUC",
+    "test_pr_auc": "PR AUC",
+}
 
 
 def label_split(results: pd.DataFrame) -> alt.Chart:

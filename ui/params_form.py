@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ import streamlit as st
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from shared.training_params import PARAMS_BY_FAMILY, CommonParams
+from shared.families import FAMILIES
+from shared.training_params import CommonParams
 
 COLUMNS = 3
 
@@ -51,6 +53,12 @@ def _widget(name: str, info: FieldInfo, key: str) -> Any:
         return st.selectbox(label, options, index=options.index(default), key=key, help=help_text)
     if get_origin(annotation) is list and get_origin(get_args(annotation)[0]) is Literal:
         return st.multiselect(label, list(get_args(get_args(annotation)[0])), default=default, key=key, help=help_text)
+    if get_origin(annotation) is dict:
+        typed = st.text_input(f"{label} (JSON)", value=json.dumps(default), key=key, help=help_text)
+        try:
+            return json.loads(typed.strip() or "{}")
+        except ValueError:
+            return typed  # not JSON: the model's validation below says what it expected
     if annotation is int:
         # No min/max on the widget: the model's bounds are checked below, with the gateway's own message.
         return st.number_input(label, value=default, step=1, key=key, help=help_text, placeholder="default")
@@ -62,7 +70,7 @@ def _widget(name: str, info: FieldInfo, key: str) -> Any:
 
 def params_form(family: str, key_prefix: str = "train") -> FormResult:
     """Draw one widget per parameter, then validate all of them and write each error under its own widget."""
-    model: type[CommonParams] = PARAMS_BY_FAMILY[family]
+    model: type[CommonParams] = FAMILIES[family].params
     values: dict[str, Any] = {}
     slots = {}
     columns = st.columns(COLUMNS)

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 VOCAB, DIM = 50, 8
 
 
-def _model(**lstm_overrides: object) -> Any:
+def _model(bidirectional: bool = False, **lstm_overrides: object) -> Any:
     import keras
 
-    params = LstmParams(max_len=12, lstm_units=6)
+    params = LstmParams(max_len=12, lstm_units=6, bidirectional=bidirectional)
     model = build_model(VOCAB, np.random.default_rng(0).normal(size=(VOCAB, DIM)), params)
     if not lstm_overrides:
         return model
@@ -33,11 +33,12 @@ def _model(**lstm_overrides: object) -> Any:
     return keras.Model.from_config(config)
 
 
-def test_export_is_one_fused_lstm_with_the_keras_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_export_is_one_fused_lstm_with_the_keras_numbers(tmp_path: Path, bidirectional: bool) -> None:
     import onnx
     import onnxruntime as ort
 
-    model = _model()
+    model = _model(bidirectional)
     path = tmp_path / "model.onnx"
     export_onnx(model, path)
 

@@ -22,7 +22,13 @@ from sentiment_model.lstm import ENCODER_ARTIFACT, KERAS_ARTIFACT, ONNX_ARTIFACT
 from sentiment_model.preprocessing import PREPROCESSING_VERSION, preprocess
 from shared.registry import TEACHER_TAG
 from shared.training_params import LstmParams
-from training_worker.augmentation import augment, nearest_neighbours, teacher_text
+from training_worker.augmentation import (
+    augment,
+    nearest_neighbours,
+    negation_counterfactuals,
+    polar_words,
+    teacher_text,
+)
 from training_worker.embeddings import glove_matrix, word2vec_matrix
 from training_worker.onnx_export import export_onnx
 from training_worker.plots import training_curves
@@ -90,7 +96,26 @@ def _targets(
     matrix: np.ndarray,
     work_dir: Path,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Training ids and (soft) targets: gold labels, or the distillation blend over real + augmented rows."""
+    """Training ids and (soft) targets: gold labels or the distillation blend, plus negation counterfactuals."""
+    ids, targets, tags = _real_and_transfer_rows(params, context, split, train_tokens, encoder, matrix, work_dir)
+    if not params.negation_counterfactuals:
+        return ids, targets, tags
+    rows, row_targets = negation_counterfactuals(train_tokens, split.train_labels, polar_words(train_tokens))
+    mlflow.log_metric("negation_counterfactual_rows", len(rows))
+    if not rows:
+        return ids, targets, tags
+    return np.vstack([ids, encoder.encode_tokens(rows)]), np.concatenate([targets, row_targets]), tags
+
+
+def _real_and_transfer_rows(
+    params: LstmParams,
+    context: FamilyContext,
+    split: Split,
+    train_tokens: list[list[str]],
+    encoder: SequenceEncoder,
+    matrix: np.ndarray,
+    work_dir: Path,
+) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     gold = np.asarray(split.train_labels, dtype=np.float32)
     ids = encoder.encode_tokens(train_tokens)
     if params.teacher == "none":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from shared.families import FAMILIES
 from shared.schemas import JobState, ModelsOverview, RegisteredVersion, TrainingJob
-from shared.training_params import PARAMS_BY_FAMILY
 from ui import charts
 from ui.api import ApiError, GatewayClient
 from ui.artifacts import EVALUATION_PLOTS, ArtifactUnavailable, fetch_run_artifact
@@ -128,7 +128,7 @@ def show_plots(versions: list[RegisteredVersion]) -> None:
 def queue_form(client: GatewayClient) -> None:
     # A fragment: editing a parameter re-validates the form without reloading the tables above.
     st.subheader("Queue a training job")
-    family = st.segmented_control("Family", list(PARAMS_BY_FAMILY), default="lstm", key="train_family") or "lstm"
+    family = st.segmented_control("Family", list(FAMILIES), default="lstm", key="train_family") or "lstm"
     form = params_form(family)
     for message in form.general_errors:
         st.error(message, icon=":material/edit:")
@@ -190,15 +190,30 @@ def job_row(client: GatewayClient, job: TrainingJob) -> None:
         progress.progress(min(max(fraction, 0.0), 1.0), text=text)
         details = []
         if "test_precision" in job.metrics:
-            details.append(f"precision **{job.metrics['test_precision']:.3f}**")
+            details.append(operating_point_text(job.metrics))
         if job.model_version:
             details.append(f"{job.model_name} v{job.model_version}" + (" — **promoted**" if job.promoted else ""))
         if job.mlflow_run_id:
             details.append(f"[MLflow run]({run_link(job.mlflow_run_id)})")
         if details:
             progress.markdown(" · ".join(details))
+        if job.promotion:
+            progress.caption(f"Promotion: {job.promotion.get('reason', '')}")
         if job.error:
             st.error(job.error)
+
+
+def operating_point_text(metrics: dict[str, float]) -> str:
+    """Test figures at the version's own threshold, and the figure promotion compares."""
+    parts = [f"precision **{metrics['test_precision']:.3f}**"]
+    if "test_threshold" in metrics:
+        parts = [
+            f"threshold {metrics['test_threshold']:.3f}: precision **{metrics['test_precision']:.3f}**, "
+            f"recall {metrics.get('test_recall', 0.0):.3f}",
+            f"recall at target precision **{metrics.get('test_recall_at_target_precision', 0.0):.3f}**",
+            f"ROC AUC {metrics.get('test_roc_auc', 0.0):.3f}",
+        ]
+    return " · ".join(parts)
 
 
 def show_jobs(client: GatewayClient) -> None:
