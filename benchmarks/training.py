@@ -26,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from local_stack.processes import start_mlflow  # noqa: E402
+from shared.families import FAMILY_NAMES  # noqa: E402
 
 # The documented defaults (docs/training.md): what a job gets when an admin sends only the family.
 DEFAULT_RUNS: list[tuple[str, dict]] = [
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny data and models: seconds, not minutes")
     parser.add_argument("--max-rows", type=int, default=None, help="seeded sample of the bundled corpus")
-    parser.add_argument("--families", nargs="*", choices=["classical", "lstm", "bert"], default=None)
+    parser.add_argument("--families", nargs="*", choices=FAMILY_NAMES, default=None)
     parser.add_argument("--state-dir", type=Path, default=None, help="keep MLflow's database and artifacts here")
     parser.add_argument("--experiment", default="air-paradis-sentiment")
     args = parser.parse_args(argv)
