@@ -1,32 +1,86 @@
-"""`python -m inference_worker`: a Celery worker on the inference queue with the configured pool."""
+"""`python -m inference_worker`: one serving process; stops cleanly on SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
-import sys
+import argparse
+import logging
+import signal
+import threading
 
-from inference_worker.celery_app import app, settings
+from pydantic import ValidationError
+
+from inference_worker.settings import get_settings
+from shared.logging_setup import configure_logging, kv
+
+log = logging.getLogger("inference_worker")
+
+DESCRIPTION = """\
+Serves the registry's champion LSTM to the gateway: loads it from MLflow, answers the prediction calls of the
+Redis Stream `inference:calls` (consumer group `inference-workers`), publishes a heartbeat that the gateway's
+/ready reads, and swaps models when one is promoted. Start it N times to scale out; every process joins the
+same consumer group. Bulk scoring from Python goes through the gateway's POST /predict/batch."""
+
+EPILOG = """\
+Settings come from the environment, e.g. REDIS_URL, MLFLOW_TRACKING_URI, LSTM_MODEL_NAME, CHAMPION_ALIAS,
+CALL_CONSUMERS, MAX_BATCH_SIZE, METRICS_PORT, SHUTDOWN_GRACE_S, MODEL_SIGNING_KEY, LOG_LEVEL (all of them:
+README.md, "Settings")."""
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = argv if argv is not None else sys.argv[1:]
-    app.worker_main(
-        [
-            "worker",
-            "--loglevel",
-            settings.log_level,
-            "-Q",
-            settings.inference_queue,
-            "--pool",
-            settings.worker_pool,
-            "--concurrency",
-            str(settings.worker_concurrency),
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            *args,
-        ]
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m inference_worker",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    return parser.parse_args(argv)
+
+
+def settings_errors(exc: ValidationError) -> str:
+    """Each bad setting by its variable name and what is wrong, never the value given (it may be a secret)."""
+    problems = []
+    for error in exc.errors():
+        variable = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        problems.append(f"{variable}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise SystemExit(f"inference worker: invalid settings: {settings_errors(exc)}") from None
+    configure_logging(settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    # Imported here so that --help and a settings error answer without loading MLflow and the model runtimes.
+    from inference_worker.runtime import WorkerRuntime
+
+    runtime = WorkerRuntime(settings)
+    log.info(
+        "inference worker starting %s",
+        kv(
+            worker=runtime.worker_id,
+            redis=settings.redis_url.split("@")[-1],
+            model=settings.lstm_model_name,
+            alias=settings.champion_alias,
+            consumers=settings.call_consumers,
+        ),
+    )
+    try:
+        runtime.start()
+        log.info("inference worker serving %s", kv(worker=runtime.worker_id, **runtime.store.describe()))
+        # A timed wait keeps the main thread responsive to signals on every platform.
+        while not stop.wait(1.0):
+            pass
+    finally:
+        log.info("inference worker stopping %s", kv(worker=runtime.worker_id))
+        runtime.stop()
+    log.info("inference worker stopped %s", kv(worker=runtime.worker_id))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

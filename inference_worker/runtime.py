@@ -1,6 +1,6 @@
 """Per-process serving state: the model store, the call consumers, a heartbeat for /ready, the promotion listener.
 
-Created lazily in the process that serves (never in the parent of a prefork pool: TensorFlow hangs across fork).
+`python -m inference_worker` (inference_worker/__main__.py) makes one per process, starts it and stops it on SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import redis
 from inference_worker import metrics
 from inference_worker.call_consumer import CallConsumer
 from inference_worker.model_store import ModelStore
-from inference_worker.settings import InferenceSettings, get_settings
+from inference_worker.settings import InferenceSettings
 from shared import events, redis_keys
 from shared.logging_setup import kv
 from shared.redis_client import connect
@@ -46,6 +46,7 @@ class WorkerRuntime:
             settings.model_signing_key.get_secret_value(),
         )
         self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
         self.started_at = time.time()
         self.metrics_port: int | None = None
 
@@ -84,17 +85,35 @@ class WorkerRuntime:
         # a stale heartbeat would make /ready report this serving worker as gone.
         loops = ((self._heartbeat_loop, "heartbeat"), (self._promotion_loop, "promotions"), (self._poll_loop, "poll"))
         for target, name in loops:
-            threading.Thread(target=target, name=f"inference-{name}", daemon=True).start()
+            self._threads.append(threading.Thread(target=target, name=f"inference-{name}", daemon=True))
         for index in range(self.settings.call_consumers):
             name = f"{self.worker_id}:{index}"
             consumer = CallConsumer(connect(self.settings.redis_url), name, self.predict, self.settings)
-            threading.Thread(target=consumer.run, args=(self._stop,), name=f"calls-{index}", daemon=True).start()
+            thread = threading.Thread(target=consumer.run, args=(self._stop,), name=f"calls-{index}", daemon=True)
+            self._threads.append(thread)
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
+        """Stops reading calls, leaves /ready at once, and gives a read in progress up to `shutdown_grace_s` to be
+        answered and acknowledged (what is still pending after that is claimed by a live worker)."""
         self._stop.set()
+        self._remove_heartbeat()
+        deadline = time.monotonic() + self.settings.shutdown_grace_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        busy = [thread.name for thread in self._threads if thread.is_alive()]
+        if busy:
+            log.warning("stopped with threads still busy %s", kv(worker=self.worker_id, threads=",".join(busy)))
+        # A beat in flight when the stop began may have published the key again.
+        self._remove_heartbeat()
+
+    def _remove_heartbeat(self) -> None:
         with contextlib.suppress(redis.RedisError):
-            self.redis.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
-            self.redis.zrem(redis_keys.INFERENCE_WORKERS_INDEX, self.worker_id)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(redis_keys.inference_worker_heartbeat(self.worker_id))
+            pipe.zrem(redis_keys.INFERENCE_WORKERS_INDEX, self.worker_id)
+            pipe.execute()
 
     def beat(self) -> None:
         """Publish this process's state; the gateway's /ready reads it. Expires if the process dies."""
@@ -153,23 +172,3 @@ class WorkerRuntime:
                         log.info("promotion received %s", kv(model=event.model_name, version=event.model_version))
                         self.store.refresh()
                         self.beat()
-
-
-_runtime: WorkerRuntime | None = None
-_runtime_lock = threading.Lock()
-
-
-def get_runtime() -> WorkerRuntime:
-    global _runtime
-    if _runtime is None:
-        with _runtime_lock:
-            if _runtime is None:
-                runtime = WorkerRuntime(get_settings())
-                runtime.start()
-                _runtime = runtime
-    return _runtime
-
-
-def shutdown_runtime() -> None:
-    if _runtime is not None:
-        _runtime.stop()

@@ -11,11 +11,6 @@ from shared.settings import ModelSigningSettings, ServiceSettings
 
 class InferenceSettings(ServiceSettings, ModelSigningSettings):
     service_name: str = "inference-worker"
-    inference_queue: str = "inference"
-    # Celery's pool runs `inference.predict` tasks (bulk scoring by Python callers); the gateway's calls go through
-    # the call consumers below, which run in the same process and share its one model copy.
-    worker_pool: str = "threads"
-    worker_concurrency: int = 2
     heartbeat_interval_s: float = 2.0
     # Fallback for a missed `model.promoted` event: how often the champion alias is re-read.
     alias_poll_interval_s: float = 30.0
@@ -32,7 +27,8 @@ class InferenceSettings(ServiceSettings, ModelSigningSettings):
     max_batch_size: int = 64
     # Prometheus /metrics of this process; 0 = none. Several processes on one host take the next free ports.
     metrics_port: int = 0
-
+    # On SIGTERM, how long a read in progress may take to be answered before the process exits anyway.
+    shutdown_grace_s: float = 5.0
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         return {**super().secrets_to_check(), "model_signing_key": self.model_signing_key}

@@ -2,7 +2,7 @@
 
 python healthcheck.py http PATH          # GET http://127.0.0.1:$PORT/PATH answers 2xx
 python healthcheck.py heartbeat          # this container's inference worker published a fresh heartbeat
-python healthcheck.py celery             # this container's Celery worker answers a broker ping
+python healthcheck.py celery             # this container's Celery worker (training) answers a broker ping
 python healthcheck.py redis              # the configured Redis answers PING
 """
 

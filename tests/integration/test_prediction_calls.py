@@ -1,7 +1,8 @@
-"""The call stream between gateway and inference workers, and the Celery task beside it, over real processes.
+"""The call stream between gateway and inference workers, over real processes.
 
 What a caller would notice: a call nobody waits for any more is dropped rather than computed, an unreadable
-entry does not stop the worker, and Python callers that score through Celery get the same recorded predictions.
+entry does not stop the worker, and a Python caller that scores in bulk on the stream gets every tweet answered
+in order and recorded under its own request id.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 import redis
 
 from shared import redis_keys
-from shared.celery_config import INFERENCE_QUEUE, PREDICT_TASK, make_celery
+from shared.prediction_record import decode_record
 from shared.schemas import PredictCall, PredictReply
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -56,8 +57,9 @@ def test_a_call_is_answered_on_its_channel_and_leaves_nothing_pending(ready_gate
     (reply,) = replies(pubsub, 5)
     assert reply.call_id == call.call_id and reply.error is None
     assert [len(p.prediction_id) for p in reply.predictions] == [32, 32]
-    record = json.loads(client.get(redis_keys.prediction(reply.predictions[1].prediction_id)))
-    assert record["text"] == "@united lost my bag" and record["request_id"] == "req-1"
+    prediction_id = reply.predictions[1].prediction_id
+    record = decode_record(prediction_id, client.get(redis_keys.prediction(prediction_id)))
+    assert record.text == "@united lost my bag" and record.request_id == "req-1"
     # The stored copy (read back by a gateway whose subscription dropped) expires with the caller's deadline.
     assert 0 < client.ttl(redis_keys.predict_reply(call.call_id)) <= 10
     assert client.xpending(STREAM, redis_keys.PREDICT_CALLS_GROUP)["pending"] == 0
@@ -80,12 +82,16 @@ def test_an_unreadable_entry_is_dropped_and_the_worker_keeps_answering(ready_gat
     assert client.xrange(STREAM, min=bad_id, max=bad_id) == []
 
 
-def test_python_callers_score_through_the_celery_task(ready_gateway: str, stack) -> None:
-    app = make_celery("test-bulk-scoring", stack.redis_url)
-    texts = ["@united thank you so much!", "@united worst delay ever"]
-    ids = ["bulk-0", "bulk-1"]
-    result = app.send_task(PREDICT_TASK, args=[texts], kwargs={"request_ids": ids}, queue=INFERENCE_QUEUE)
-    answers = result.get(timeout=30)
-    assert [a["label"] in ("positive", "negative") for a in answers] == [True, True]
-    record = json.loads(redis.Redis.from_url(stack.redis_url).get(redis_keys.prediction(answers[0]["prediction_id"])))
-    assert record["request_id"] == "bulk-0" and record["text"] == texts[0]
+def test_a_bulk_call_from_python_is_answered_in_order_on_one_model_version(ready_gateway: str, stack) -> None:
+    # More tweets than one model call takes (MAX_BATCH_SIZE): the worker splits them, the caller cannot tell.
+    texts = [f"@united flight {i} {'thank you so much' if i % 2 else 'worst delay ever'}" for i in range(150)]
+    client = redis.Redis.from_url(stack.redis_url)
+    call, pubsub = send_call(client, texts, timeout_s=30)
+    (reply,) = replies(pubsub, 5)
+    assert reply.call_id == call.call_id and reply.error is None
+    assert len(reply.predictions) == len(texts)
+    assert len({p.model_version for p in reply.predictions}) == 1
+    for index in (0, 64, 149):
+        prediction_id = reply.predictions[index].prediction_id
+        record = decode_record(prediction_id, client.get(redis_keys.prediction(prediction_id)))
+        assert record.text == texts[index] and record.request_id == f"req-{index}"
