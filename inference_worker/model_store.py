@@ -54,13 +54,18 @@ def _one_line(exc: BaseException) -> str:
 
 def download_serving_files(tracking_uri: str, model_name: str, version: str, folder: Path, signing_key: str) -> None:
     """`manifest.json`, then (once its signature holds) the serving files of one version, into `folder`."""
+    try:
+        # Resolved here with this registry: a `models:/` URI would be resolved with the process's default one.
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        source = client.get_model_version_download_uri(model_name, version).rstrip("/")
+    except Exception as exc:
+        raise ModelRefused(f"no download location ({exc.__class__.__name__}: {_one_line(exc)[:200]})") from exc
 
     def download(relpath: str) -> None:
+        destination = folder / relpath
         try:
             mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{model_name}/{version}/{relpath}",
-                dst_path=str(folder),
-                tracking_uri=tracking_uri,
+                artifact_uri=f"{source}/{relpath}", dst_path=str(destination.parent), tracking_uri=tracking_uri
             )
         except Exception as exc:
             detail = f"{exc.__class__.__name__}: {_one_line(exc)[:200]}"
@@ -95,7 +100,8 @@ class ModelStore:
 
     def champion_version(self) -> str:
         """The version holding the alias now, straight from the registry."""
-        version = MlflowClient(self._tracking_uri).get_model_version_by_alias(self.model_name, self.alias)
+        client = MlflowClient(self._tracking_uri, registry_uri=self._tracking_uri)
+        version = client.get_model_version_by_alias(self.model_name, self.alias)
         return str(version.version)
 
     def _load(self, version: str) -> ServingModel:

@@ -39,13 +39,16 @@ def _untrusted_reason(tracking_uri: str, name: str, version: str, settings: Mode
     from pathlib import Path
 
     import mlflow
+    from mlflow import MlflowClient
 
     from sentiment_model.manifest import MANIFEST_FILE, ModelNotTrusted, read_verified
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
+            # The version's own location, resolved with this registry (a `models:/` URI uses the process default).
+            source = MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version_download_uri(name, version)
             mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}/{MANIFEST_FILE}", dst_path=tmp, tracking_uri=tracking_uri
+                artifact_uri=f"{source}/{MANIFEST_FILE}", dst_path=tmp, tracking_uri=tracking_uri
             )
         except Exception as exc:
             return f"no {MANIFEST_FILE}: {exc.__class__.__name__}"

