@@ -61,6 +61,15 @@ def build_report(
     )
 
 
+def flagged_by(report: AlertReport) -> str:
+    """Who flagged the report's predictions, most flags first: "alice (2), bob (1)"."""
+    counts: dict[str, int] = {}
+    for event in report.events:
+        counts[event.analyst] = counts.get(event.analyst, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{name} ({count})" for name, count in ranked)
+
+
 def _model_lines(report: AlertReport) -> list[str]:
     lines = []
     for model in report.models:
@@ -75,6 +84,7 @@ def render_text(report: AlertReport) -> str:
         f"{len(report.events)} predictions were flagged as wrong by analysts within {human_duration(span)} "
         f"(alert rule: {report.threshold} within {human_duration(report.window_s)}).",
         f"From {_when(report.window_start)} to {_when(report.window_end)}.",
+        f"Flagged by: {flagged_by(report)}.",
         "",
         *_model_lines(report),
         "",
@@ -117,6 +127,7 @@ def render_html(report: AlertReport) -> str:
         f"<h2>{len(report.events)} mispredictions within {esc(human_duration(span))}</h2>"
         f"<p>Alert rule: {report.threshold} within {esc(human_duration(report.window_s))}. "
         f"From {esc(_when(report.window_start))} to {esc(_when(report.window_end))}.</p>"
+        f"<p>Flagged by: {esc(flagged_by(report))}.</p>"
         f"<ul>{models}</ul>"
         '<table border="1" cellpadding="4" cellspacing="0">'
         "<tr><th>#</th><th>Tweet</th><th>Predicted (prob. positive)</th><th>Corrected</th><th>Model</th>"

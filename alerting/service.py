@@ -61,6 +61,7 @@ class AlertingService:
             self.settings.alert_cooldown_s,
             self.clock,
             last_fired_at=last.timestamp() if last else None,
+            reported=self._recently_reported(),
         )
         self._take(self.consumer.recover(self.settings.read_count))
         self._apply(self.window.tick())
@@ -122,16 +123,39 @@ class AlertingService:
                     in_window=len(self.window) + 1,
                 ),
             )
-            self._apply(self.window.add(entry.stream_id, entry.event.occurred_at.timestamp()))
+            event = entry.event
+            self._apply(self.window.add(entry.stream_id, event.occurred_at.timestamp(), about=event.prediction_id))
 
     def _apply(self, decision: Decision) -> None:
-        if decision.expired:
-            # Too old to join any burst: acknowledged, still listed in the stream for GET /alerts.
-            self.consumer.ack(decision.expired)
-            for stream_id in decision.expired:
+        for stream_id in decision.duplicates:
+            event = self.waiting.get(stream_id)
+            log.info(
+                "misprediction already counted %s",
+                kv(
+                    stream_id=stream_id,
+                    prediction_id=event.prediction_id if event else None,
+                    analyst=event.analyst if event else None,
+                ),
+            )
+        # Too old to join any burst, or about a prediction already counted: acknowledged, still listed in the
+        # stream for GET /alerts.
+        done = decision.expired + decision.duplicates
+        if done:
+            self.consumer.ack(done)
+            for stream_id in done:
                 self.waiting.pop(stream_id, None)
         if decision.fired is not None:
             self._store_report(decision.fired.keys)
+
+    def _recently_reported(self) -> dict[str, float]:
+        """Predictions in reports of the last window, with their events' times: a restart keeps counting each once."""
+        since = self._now() - timedelta(seconds=self.settings.alert_window_s)
+        reported: dict[str, float] = {}
+        for report in self.store.created_since(since):
+            for event in report.events:
+                at = event.occurred_at.timestamp()
+                reported[event.prediction_id] = max(at, reported.get(event.prediction_id, at))
+        return reported
 
     def _store_report(self, stream_ids: list[str]) -> AlertReport:
         events = [self.waiting[stream_id] for stream_id in stream_ids]

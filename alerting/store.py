@@ -49,6 +49,16 @@ class ReportStore:
             reports.append(AlertReport.model_validate_json(raw))
         return sorted(reports, key=lambda r: r.created_at)
 
+    def created_since(self, since: datetime) -> list[AlertReport]:
+        """Reports made at or after `since`, oldest first."""
+        report_ids = [
+            _text(r) for r in self.client.zrangebyscore(redis_keys.ALERT_REPORTS_INDEX, since.timestamp(), "+inf")
+        ]
+        if not report_ids:
+            return []
+        raws = self.client.mget([redis_keys.alert_report(r) for r in report_ids])
+        return [AlertReport.model_validate_json(raw) for raw in raws if raw is not None]
+
     def last_created_at(self) -> datetime | None:
         """When the newest report was made: a restart keeps honouring the cooldown it started."""
         newest = self.client.zrevrange(redis_keys.ALERT_REPORTS_INDEX, 0, 0)

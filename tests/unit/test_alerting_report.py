@@ -91,3 +91,17 @@ def test_production_refuses_an_smtp_login_without_a_real_password() -> None:
     with pytest.raises(ValidationError, match="SMTP_PASSWORD"):
         AlertingSettings(environment="production", smtp_host="smtp.example.test", smtp_user="bot")
     AlertingSettings(environment="production", smtp_host="smtp.example.test", smtp_user="bot", smtp_password="s3cret!")
+
+
+def test_the_report_names_who_flagged() -> None:
+    events = [
+        e.model_copy(update={"analyst": name}) for e, name in zip(_events(), ["bob", "alice", "bob"], strict=True)
+    ]
+    report = build_report("r2", ["1-0", "2-0", "3-0"], events, [], 3, 300, T0 + timedelta(minutes=2))
+    parsed = message_from_bytes(
+        bytes(render_email(report, "a@example.test", ["o@example.test"])), policy=policy.default
+    )
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "Flagged by: bob (2), alice (1)." in text and "Flagged by: bob (2), alice (1)." in html
+    assert "flagged by alice at" in text and "<td>alice</td>" in html

@@ -107,3 +107,49 @@ def test_a_restored_cooldown_keeps_holding_after_a_restart() -> None:
     assert flag_at(window, clock, [0, 1, 2]) == []
     clock.advance(100)
     assert window.tick().fired is not None
+
+
+def test_one_prediction_flagged_wrong_three_times_counts_once() -> None:
+    clock = Clock()
+    window = SlidingWindow(threshold=3, window_s=300, cooldown_s=0, clock=clock)
+    # Wrong, right, wrong, right, wrong: three misprediction events about one prediction.
+    decisions = [window.add(f"e{n}", clock.now + 10 * n, about="p1") for n in range(3)]
+    assert [d.fired for d in decisions] == [None, None, None]
+    assert [d.duplicates for d in decisions] == [[], ["e0"], ["e1"]]  # the latest flag stays, the others go
+    assert window.keys() == ["e2"] and len(window) == 1
+    window.add("e3", clock.now + 40, about="p2")
+    fired = window.add("e4", clock.now + 50, about="p3").fired
+    assert fired is not None and fired.keys == ["e2", "e3", "e4"]
+
+
+def test_an_older_event_about_a_held_prediction_is_the_duplicate() -> None:
+    clock = Clock()
+    window = SlidingWindow(threshold=3, window_s=300, cooldown_s=0, clock=clock)
+    window.add("late", clock.now + 20, about="p1")
+    assert window.add("early", clock.now + 10, about="p1").duplicates == ["early"]
+    assert window.keys() == ["late"]
+
+
+def test_a_reported_prediction_flagged_again_counts_only_after_the_window() -> None:
+    clock = Clock()
+    window = SlidingWindow(threshold=3, window_s=300, cooldown_s=0, clock=clock)
+    start = clock.now
+    for n, about in enumerate(["p1", "p2", "p3"]):
+        decision = window.add(f"e{n}", start + n, about=about)
+    assert decision.fired is not None
+    # The same three predictions flipped back and flagged again a minute later: no second report.
+    again = [window.add(f"again{n}", start + 60 + n, about=about) for n, about in enumerate(["p1", "p2", "p3"])]
+    assert [d.duplicates for d in again] == [["again0"], ["again1"], ["again2"]]
+    assert all(d.fired is None for d in again) and len(window) == 0
+    # Once the window has passed since they were reported, a new flag of them is news again.
+    later = [window.add(f"later{n}", start + 400 + n, about=about) for n, about in enumerate(["p1", "p2", "p3"])]
+    assert later[-1].fired is not None and later[-1].fired.keys == ["later0", "later1", "later2"]
+
+
+def test_what_was_reported_before_a_restart_still_counts_once() -> None:
+    clock = Clock()
+    window = SlidingWindow(
+        threshold=3, window_s=300, cooldown_s=0, clock=clock, reported={"p1": clock.now - 100, "p2": clock.now - 400}
+    )
+    assert window.add("e0", clock.now, about="p1").duplicates == ["e0"]
+    assert window.add("e1", clock.now, about="p2").duplicates == []  # reported longer ago than the window
