@@ -1,18 +1,17 @@
-"""Dependencies declared once: settings, Redis, Celery, and the caller's role from the `X-API-Key` header."""
+"""Dependencies declared once: settings, Redis, Celery, and the caller (name, role) from the `X-API-Key` header."""
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated, Literal
+from typing import Annotated
 
 import redis
 from celery import Celery
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from gateway.api_keys import Caller, Role
 from gateway.settings import GatewaySettings
 
-Role = Literal["analyst", "admin"]
 API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Analyst or admin API key.")
 
@@ -34,37 +33,37 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 
 
-def role_of_key(api_key: str | None, settings: GatewaySettings) -> Role | None:
-    """The role a key grants, compared in constant time against every configured key."""
+def caller_of_key(api_key: str | None, settings: GatewaySettings) -> Caller | None:
+    """Who a key belongs to, compared in constant time against every configured key."""
     if not api_key:
         return None
-    candidate = api_key.encode()
-    is_admin = hmac.compare_digest(candidate, settings.admin_api_key.get_secret_value().encode())
-    is_analyst = hmac.compare_digest(candidate, settings.analyst_api_key.get_secret_value().encode())
-    if is_admin:
-        return "admin"
-    if is_analyst:
-        return "analyst"
-    return None
+    return settings.key_ring.caller(api_key)
+
+
+def role_of_key(api_key: str | None, settings: GatewaySettings) -> Role | None:
+    """The role a key grants, compared in constant time against every configured key."""
+    caller = caller_of_key(api_key, settings)
+    return caller.role if caller else None
 
 
 def _require(allowed: tuple[Role, ...]):
-    def check(settings: SettingsDep, api_key: Annotated[str | None, Security(_api_key_header)] = None) -> Role:
+    def check(settings: SettingsDep, api_key: Annotated[str | None, Security(_api_key_header)] = None) -> Caller:
         if not api_key:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 f"missing API key: send it in the {API_KEY_HEADER} header",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
-        role = role_of_key(api_key, settings)
-        if role is None:
+        caller = caller_of_key(api_key, settings)
+        if caller is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
-        if role not in allowed:
+        if caller.role not in allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route needs one of the roles: {', '.join(allowed)}")
-        return role
+        return caller
 
     return check
 
 
-AnalystRole = Annotated[Role, Depends(_require(("analyst", "admin")))]
-AdminRole = Annotated[Role, Depends(_require(("admin",)))]
+# The caller (name and role) of a request whose key grants at least the analyst role, or the admin role.
+AnalystRole = Annotated[Caller, Depends(_require(("analyst", "admin")))]
+AdminRole = Annotated[Caller, Depends(_require(("admin",)))]

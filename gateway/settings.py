@@ -5,18 +5,29 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
+from gateway.api_keys import ApiKeyEntry, KeyRing, load_keys_file
 from shared.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
+    # A refused configuration is reported without echoing what it was given: the given values include the keys.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     service_name: str = "gateway"
     host: str = "127.0.0.1"
     port: int = 8000
     # Keys sent in the `X-API-Key` header. The defaults only work in a local/test environment.
     analyst_api_key: SecretStr = SecretStr("dev-analyst-key")
     admin_api_key: SecretStr = SecretStr("dev-admin-key")
+    # Named keys beside those two (gateway/api_keys.py): a JSON list of {"name", "role", "key"}, inline or in a file.
+    api_keys: list[ApiKeyEntry] = Field(default_factory=list)
+    api_keys_file: Path | None = None
+    # POST /feedback per key, in a one-minute window (0: unlimited): far above what a person flags, low enough that
+    # one key cannot flood the stream alerting reads.
+    feedback_rate_limit_per_minute: int = Field(240, ge=0)
     predict_timeout_s: float = 10.0
     retry_after_s: int = 5
     # Requests above this size are refused before their body is parsed.
@@ -42,8 +53,36 @@ class GatewaySettings(ServiceSettings):
     max_queued_jobs_per_family: int = Field(10, ge=1)
     max_queued_jobs: int = Field(20, ge=1)
 
+    _key_ring: KeyRing = PrivateAttr()
+
+    def named_keys(self) -> list[ApiKeyEntry]:
+        """The entries of API_KEYS, then those of API_KEYS_FILE."""
+        return list(self.api_keys) + (load_keys_file(self.api_keys_file) if self.api_keys_file else [])
+
+    @model_validator(mode="after")
+    def _build_key_ring(self) -> GatewaySettings:
+        named = self.named_keys()
+        for entry in named:
+            if entry.name in ("analyst", "admin"):
+                raise ValueError(
+                    f"the API key name {entry.name!r} belongs to {entry.name.upper()}_API_KEY: choose another name"
+                )
+        self._key_ring = KeyRing(
+            [
+                ApiKeyEntry(name="analyst", role="analyst", key=self.analyst_api_key),
+                ApiKeyEntry(name="admin", role="admin", key=self.admin_api_key),
+                *named,
+            ]
+        )
+        return self
+
+    @property
+    def key_ring(self) -> KeyRing:
+        return self._key_ring
+
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
-        return {"analyst_api_key": self.analyst_api_key, "admin_api_key": self.admin_api_key}
+        named = {f"api_keys[{entry.name}]": entry.key for entry in self.named_keys()}
+        return {"analyst_api_key": self.analyst_api_key, "admin_api_key": self.admin_api_key, **named}
 
 
 @lru_cache

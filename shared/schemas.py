@@ -154,7 +154,7 @@ class FeedbackRecord(BaseModel):
     correct_label: Label
     is_misprediction: bool
     comment: str | None = None
-    analyst: str
+    analyst: str = Field(..., description="Who flagged it: the name their API key carries, never the key.")
     created_at: datetime
     updated_at: datetime
 
@@ -216,7 +216,7 @@ class MispredictionEvent(Message):
     correct_label: Label
     model_name: str
     model_version: str
-    analyst: str
+    analyst: str = Field(..., description="Who flagged it: the name their API key carries, never the key.")
     occurred_at: datetime = Field(default_factory=utc_now)
 
 

@@ -9,6 +9,7 @@ import redis
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from gateway.deps import AnalystRole, RedisDep, SettingsDep
+from gateway.feedback_limit import charge_feedback
 from shared import redis_keys
 from shared.events import FEEDBACK_STREAM, MISPREDICTIONS_STREAM, STREAM_MAXLEN
 from shared.logging_setup import kv
@@ -26,6 +27,7 @@ RESPONSES = {
     401: {"description": "Missing or unknown X-API-Key (analyst or admin key needed)."},
     404: {"description": "No prediction with this id (never made, or expired)."},
     409: {"description": "The same prediction is being flagged concurrently; retry."},
+    429: {"description": "Too many feedback requests for this API key in a minute; see Retry-After."},
     503: {"description": "Redis is unreachable; see Retry-After."},
 }
 
@@ -41,7 +43,8 @@ def _unavailable(retry_after_s: int) -> HTTPException:
 def _decide(
     body: FeedbackRequest, prediction: RecordedPrediction, existing: FeedbackRecord | None, analyst: str
 ) -> tuple[FeedbackRecord, bool]:
-    """The record to store and whether it changed; an unchanged repeat keeps its id and writes nothing."""
+    """The record to store and whether it changed; an unchanged repeat keeps its id and writes nothing.
+    `analyst` is the name the caller's key carries."""
     now = utc_now()
     if existing is None:
         record = FeedbackRecord(
@@ -147,16 +150,17 @@ def _store(
 @router.post("/feedback", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED, responses=RESPONSES)
 def give_feedback(
     body: FeedbackRequest,
-    role: AnalystRole,
+    caller: AnalystRole,
     request: Request,
     response: Response,
     settings: SettingsDep,
     redis_client: RedisDep,
 ) -> FeedbackRecord:
     """Flag what a prediction should have been. A label that differs from the prediction raises a misprediction
-    event for alerting and stores the corrected tweet for the next training run."""
+    event for alerting and stores the corrected tweet for the next training run. Past the per-key limit: 429."""
     try:
-        record, is_new, _ = _store(redis_client, body, analyst=role, request_id=request.state.request_id)
+        charge_feedback(redis_client, caller, settings.feedback_rate_limit_per_minute)
+        record, is_new, _ = _store(redis_client, body, analyst=caller.name, request_id=request.state.request_id)
     except (redis.RedisError, OSError) as exc:
         log.warning("feedback not stored %s", kv(prediction_id=body.prediction_id, error=exc.__class__.__name__))
         raise _unavailable(settings.retry_after_s) from exc
