@@ -44,7 +44,7 @@ class Row:
     roc_auc: float
     pr_auc: float
     train_s: float
-    floor_ms: tuple[float, float] | None = None
+    floor_ms: tuple[float, float] | None = None  # in-process ms per tweet at batch 1 and 64, timed in turns
     capabilities: dict[str, float] | None = None
 
     def line(self) -> str:
@@ -99,27 +99,33 @@ def baseline(split) -> tuple[Row, Callable[[Sequence[str]], np.ndarray], float]:
     return _row("TF-IDF + LogisticRegression (ten lines)", "baseline", metrics, train_s), score, point.threshold
 
 
-def serving_floor_ms(model_uri: str, work_dir: Path) -> tuple[float, float]:
-    """Median in-process time per tweet of the served scorer (preprocessing + encoder + ONNX), batch 1 and 64."""
+def serving_floors_ms(model_uris: dict[str, str], work_dir: Path, rounds: int = 7) -> dict[str, tuple[float, float]]:
+    """Median in-process time per tweet of each served scorer (preprocessing + encoder + ONNX), at batch 1 and 64.
+
+    The models are timed in turns, round after round, so that a machine whose speed drifts slows them alike.
+    """
     import mlflow
 
     from sentiment_model.lstm import load_verified_lstm
     from training_worker.datasets import load_dataset
 
-    folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(work_dir)))
-    scorer, _ = load_verified_lstm(folder, SIGNING_KEY)
+    scorers = {}
+    for name, uri in model_uris.items():
+        folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(work_dir / name.replace(" ", "_"))))
+        scorers[name] = load_verified_lstm(folder, SIGNING_KEY)[0]
     tweets = load_dataset("bundled-airline").texts[:640]
-    timings = {}
-    for batch in (1, 64):
-        calls = [tweets[i : i + batch] for i in range(0, 640, batch)][:200]
-        scorer.predict_proba(calls[0])
-        samples = []
-        for call in calls:
-            started = time.perf_counter()
-            scorer.predict_proba(call)
-            samples.append((time.perf_counter() - started) * 1000 / batch)
-        timings[batch] = float(np.median(samples))
-    return timings[1], timings[64]
+    samples: dict[tuple[str, int], list[float]] = {(name, b): [] for name in scorers for b in (1, 64)}
+    for scorer in scorers.values():
+        scorer.predict_proba(tweets[:64])
+    for _ in range(rounds):
+        for name, scorer in scorers.items():
+            for batch, calls in ((1, 40), (64, 4)):
+                for index in range(calls):
+                    call = tweets[(index * batch) % 576 : (index * batch) % 576 + batch]
+                    started = time.perf_counter()
+                    scorer.predict_proba(call)
+                    samples[(name, batch)].append((time.perf_counter() - started) * 1000 / batch)
+    return {name: (float(np.median(samples[(name, 1)])), float(np.median(samples[(name, 64)]))) for name in scorers}
 
 
 def capabilities_of(score: Callable[[Sequence[str]], np.ndarray], threshold: float) -> dict[str, float]:
@@ -202,7 +208,7 @@ def main() -> int:
         ]
         if args.bert:
             plans.insert(1, ("bert", {"epochs": 1}, "BERT family (bundled MiniLM)", "1 epoch"))
-        work = state / "downloads"
+        lstm_uris: dict[str, str] = {}
         teacher_versions: dict[str, str] = {}
         for family, params, name, setting in plans:
             if params.get("teacher", "none") != "none":
@@ -214,8 +220,10 @@ def main() -> int:
                 verified = load_verified(outcome.model_name, outcome.model_version, SIGNING_KEY, Path(tmp))
                 row.capabilities = capabilities_of(verified.model.predict_proba, verified.model.threshold)
             if family == "lstm":
-                row.floor_ms = serving_floor_ms(f"models:/{outcome.model_name}/{outcome.model_version}", work)
+                lstm_uris[name] = f"models:/{outcome.model_name}/{outcome.model_version}"
             rows.append(row)
+        for name, floor in serving_floors_ms(lstm_uris, state / "downloads").items():
+            next(r for r in rows if r.name == name).floor_ms = floor
 
         cross = cross_domain(settings, args.max_rows)
         report = render(rows, cross)

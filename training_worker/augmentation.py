@@ -68,8 +68,8 @@ def teacher_text(tokens: Sequence[str]) -> str:
 
 
 NEGATIONS = frozenset({"not", "no", "never", "nothing", "nobody", "none", "neither", "nor"})
-# A negated negative ("not rude") is no praise, only no longer a complaint: half way.
-NEGATED_NEGATIVE_TARGET = 0.5
+# A negated negative ("not rude") is no praise, only no longer a complaint: uncertain, leaning negative.
+NEGATED_NEGATIVE_TARGET = 0.35
 NEGATED_POSITIVE_TARGET = 0.0
 MIN_VALENCE = 1.5
 # Airline names VADER scores as words ("united" is positive there): a name is no sentiment.

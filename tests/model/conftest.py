@@ -1,5 +1,6 @@
-"""A small served model trained in the test run: the bootstrap (TF-IDF teacher + distilled BiLSTM) on a sample of
-the bundled corpus, registered in a private MLflow, read back with the inference worker's data-only loader."""
+"""The served model as `./scripts/run.sh` first trains it, trained in the test run: the bootstrap (a TF-IDF teacher,
+then a distilled 64-unit BiLSTM) on the bundled corpus, registered in a private MLflow, read back with the
+inference worker's data-only loader."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from local_stack.processes import PYTHON, ManagedProcess, start_mlflow, start_re
 from sentiment_model.lstm import LstmScorer, load_verified_lstm
 
 SIGNING_KEY = "model-tests-signing-key"
-SAMPLE_ROWS = 8000
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def _bootstrap(mlflow_url: str, redis_url: str) -> dict:
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     completed = subprocess.run(
-        [PYTHON, "-m", "training_worker", "bootstrap", "--params", json.dumps({"max_rows": SAMPLE_ROWS})],
+        [PYTHON, "-m", "training_worker", "bootstrap"],
         env=env,
         capture_output=True,
         text=True,

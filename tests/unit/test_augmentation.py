@@ -7,6 +7,8 @@ import numpy as np
 from sentiment_model.encoder import SequenceEncoder
 from training_worker.augmentation import (
     MASK_TOKEN,
+    NEGATED_NEGATIVE_TARGET,
+    NEGATED_POSITIVE_TARGET,
     augment,
     nearest_neighbours,
     negation_counterfactuals,
@@ -47,4 +49,4 @@ def test_a_negated_sentiment_word_flips_or_neutralises_its_tweet() -> None:
     )
     # Already negated, two polar words, or a polar word against the tweet's label: left out.
     assert rows == [["staff", "not", "rude"], ["crew", "not", "great"]]
-    assert targets.tolist() == [0.5, 0.0]
+    assert targets.tolist() == [NEGATED_NEGATIVE_TARGET, NEGATED_POSITIVE_TARGET]
