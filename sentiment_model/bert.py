@@ -25,11 +25,13 @@ def bert_input(text: str) -> str:
     return preprocess_to_text(text) or text.strip()
 
 
-class BertSentimentModel(SentimentPyfunc):
-    def load_context(self, context: Any) -> None:
+class _TransformerPyfunc(SentimentPyfunc):
+    """Reads the saved transformer folder, its tokenizer and settings; the GPU when there is one."""
+
+    def _load_transformer(self, context: Any, model_class: Any) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         path = context.artifacts[MODEL_ARTIFACT]
         config = getattr(context, "model_config", None) or {}
@@ -37,7 +39,14 @@ class BertSentimentModel(SentimentPyfunc):
         self.max_length = int(config.get("max_length", 64))
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path).to(self.device).eval()
+        self.model = model_class.from_pretrained(path).to(self.device).eval()
+
+
+class BertSentimentModel(_TransformerPyfunc):
+    def load_context(self, context: Any) -> None:
+        from transformers import AutoModelForSequenceClassification
+
+        self._load_transformer(context, AutoModelForSequenceClassification)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -82,23 +91,15 @@ def mean_pooled(model: Any, tokenizer: Any, texts: Sequence[str], max_length: in
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-class FrozenEncoderSentimentModel(SentimentPyfunc):
+class FrozenEncoderSentimentModel(_TransformerPyfunc):
     """A BERT-family encoder left as trained, its mean-pooled embeddings under a logistic-regression head."""
 
     def load_context(self, context: Any) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import json
 
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        path = context.artifacts[MODEL_ARTIFACT]
-        config = getattr(context, "model_config", None) or {}
-        self.read_threshold(context)
-        self.max_length = int(config.get("max_length", 64))
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self._load_transformer(context, AutoModel)
         with open(context.artifacts[HEAD_ARTIFACT], encoding="utf-8") as handle:
             head = json.load(handle)
         self.coef = np.asarray(head["coef"], dtype=np.float64)
