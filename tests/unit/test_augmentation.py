@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sentiment_model.encoder import SequenceEncoder
 from training_worker.augmentation import (
@@ -49,4 +50,4 @@ def test_a_negated_sentiment_word_flips_or_neutralises_its_tweet() -> None:
     )
     # Already negated, two polar words, or a polar word against the tweet's label: left out.
     assert rows == [["staff", "not", "rude"], ["crew", "not", "great"]]
-    assert targets.tolist() == [NEGATED_NEGATIVE_TARGET, NEGATED_POSITIVE_TARGET]
+    assert targets.tolist() == pytest.approx([NEGATED_NEGATIVE_TARGET, NEGATED_POSITIVE_TARGET])
