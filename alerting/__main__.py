@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
@@ -31,7 +32,28 @@ def make_mailer(settings: AlertingSettings) -> Mailer:
     )
 
 
-def main() -> int:
+DESCRIPTION = """\
+Reads misprediction events from the Redis Stream `events:mispredictions` (consumer group `alerting`) and, when
+ALERT_THRESHOLD flags fall within ALERT_WINDOW_S, emails one report over SMTP (or writes it to OUTBOX_DIR when
+SMTP_HOST is unset)."""
+
+EPILOG = """\
+Settings come from the environment, e.g. REDIS_URL, SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, MAIL_FROM,
+MAIL_TO, ALERT_THRESHOLD, ALERT_WINDOW_S, LOG_LEVEL (all of them: README.md, "Settings")."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m alerting",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
     stop = threading.Event()

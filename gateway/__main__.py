@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from gateway.app import create_app
+from gateway.http_server import serve
 from gateway.settings import get_settings
 
 
@@ -21,13 +22,33 @@ def _refusal(exc: ValidationError | SettingsError) -> str:
     )
 
 
-def main() -> None:
+DESCRIPTION = """\
+Serves the HTTP API (POST /predict, /predict/batch, /feedback, GET /alerts, /models, /admin/training-jobs, /health,
+/ready, /metrics) with uvicorn; predictions go to the inference workers over the Redis Stream `inference:calls`."""
+
+EPILOG = """\
+Settings come from the environment, e.g. HOST, PORT, REDIS_URL, MLFLOW_TRACKING_URI, API_KEYS or API_KEYS_FILE,
+ANALYST_API_KEY, ADMIN_API_KEY, PREDICT_RATE_LIMIT_PER_MINUTE, LOG_LEVEL (all of them: README.md, "Settings")."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parse_args(argv)
     try:
         settings = get_settings()
     except (ValidationError, SettingsError) as exc:
         # One line an operator can act on, instead of a traceback.
         sys.exit(f"gateway refuses to start: {_refusal(exc)}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

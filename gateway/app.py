@@ -21,6 +21,7 @@ from shared.celery_config import make_celery
 from shared.heap import freeze_long_lived
 from shared.logging_setup import configure_logging
 from shared.redis_client import connect
+from shared.version import package_version
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Air Paradis tweet sentiment",
-        version="0.1.0",
+        version=package_version(),
         description="Predict the sentiment of tweets, flag wrong predictions, queue retraining.",
         lifespan=lifespan,
     )

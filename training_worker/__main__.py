@@ -66,8 +66,13 @@ def _print_progress(current: int, total: int, message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training_worker")
     sub = parser.add_subparsers(dest="command", required=True)
-    worker = sub.add_parser("worker", help="run the Celery worker on the training queue")
-    worker.add_argument("celery_args", nargs="*")
+    worker = sub.add_parser(
+        "worker",
+        help="run the Celery worker on the training queue",
+        description="Runs training jobs queued by POST /admin/training-jobs: a Celery worker on TRAINING_QUEUE, one "
+        "job at a time. Settings come from the environment (README.md, \"Settings\").",
+    )
+    worker.add_argument("celery_args", nargs="*", help="extra arguments for `celery worker`, e.g. --hostname=NAME")
     train = sub.add_parser("train", help="train one family now, log, register and maybe promote it")
     train.add_argument("--family", choices=FAMILY_NAMES, required=True)
     train.add_argument("--params", default="{}", help="JSON object of the family's parameters")
@@ -139,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     return 0
+
+
+def worker_main() -> int:
+    """`air-paradis-training-worker`: the Celery worker on the training queue (`python -m training_worker worker`)."""
+    return main(["worker", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -36,7 +37,26 @@ def streamlit_args(host: str, port: int) -> list[str]:
     ]
 
 
-def main() -> None:
+DESCRIPTION = """\
+Starts the Streamlit web UI, a thin client of the gateway: predict and flag, batch-score, watch alerts, compare
+models, queue training jobs."""
+
+EPILOG = """\
+Settings come from the environment, e.g. GATEWAY_URL, HOST, PORT, LOG_LEVEL (all of them: README.md, "Settings")."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ui",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
     log.info("ui starting url=http://%s:%s gateway=%s", settings.host, settings.port, settings.gateway_url)

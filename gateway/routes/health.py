@@ -12,17 +12,19 @@ from gateway.deps import RedisDep, SettingsDep
 from gateway.inference_client import live_workers
 from shared.schemas import Readiness
 from shared.storage_budget import memory_state
+from shared.version import package_version
 
 router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
     status: str
+    version: str
 
 
 @router.get("/health", response_model=Health)
 def health() -> Health:
-    return Health(status="ok")
+    return Health(status="ok", version=package_version())
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
