@@ -91,7 +91,8 @@ def misprediction_timeline(times: pd.Series, threshold: int, window_s: float) ->
 
 def family_comparison(versions: pd.DataFrame) -> alt.Chart:
     """Grouped bars: one group per metric, one bar per compared version (`label` column)."""
-    present = [m for m in METRICS if m in versions.columns]
+    # The threshold is a setting of the version, not a score: it stays in the table, out of the bars.
+    present = [m for m in METRICS if m in versions.columns and m != "test_threshold"]
     long = versions.melt(id_vars=["label"], value_vars=present, var_name="metric", value_name="value").dropna()
     long["metric"] = long["metric"].map(METRICS)
     return (
