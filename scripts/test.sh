@@ -18,13 +18,14 @@ if [ "$status" -eq 5 ]; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
-# Images, Compose files and workflows: builds every image and smoke-tests the stack through its gateway port.
-# It needs ../shared/services (a Docker engine and a real S3 server for this machine); where that folder is
-# absent (GitHub's runners), the workflow's own image-build job covers the images instead.
-if [ -f "${SHARED_SERVICES:-../shared/services}/docker-offline.sh" ]; then
+# Images, Compose files and workflows: builds every image and smoke-tests the stack through its gateway port. It
+# takes a Docker engine already reachable (DOCKER_HOST or the `docker` CLI's default) or the one that
+# ${SHARED_SERVICES:-../shared/services}/docker-offline.sh starts; with neither, it says what it skipped.
+if docker info >/dev/null 2>&1 || [ -f "${SHARED_SERVICES:-../shared/services}/docker-offline.sh" ]; then
   ./scripts/deploy_check.sh
 else
-  echo "deploy check not run: no ${SHARED_SERVICES:-../shared/services}/docker-offline.sh on this machine" >&2
+  echo "SKIPPED: the deploy check (image builds, Compose smoke stack): no Docker engine (DOCKER_HOST unset or" \
+    "unreachable, \`docker info\` fails, no ${SHARED_SERVICES:-../shared/services}/docker-offline.sh)" >&2
 fi
 
 # Fault injection, abuse and soak: prints the fault table (also in test-output/reliability.md).
