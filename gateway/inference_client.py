@@ -31,6 +31,8 @@ from shared.storage_budget import is_out_of_memory, is_storage_full_reason, memo
 log = logging.getLogger(__name__)
 
 _REPLIES = TypeAdapter(list[PredictReply])
+# What a caller is told when a worker answered with an error or an unusable reply; the details go to the log.
+WORKER_FAILED = "the inference worker could not answer this request"
 
 
 class InferenceUnavailable(Exception):
@@ -168,7 +170,14 @@ class InferenceClient:
             log.warning("call failed %s", kv(request_id=request_ids[0], call_id=call.call_id, error=reply.error))
             if is_storage_full_reason(reply.error):
                 raise StorageFull(reply.error)
-            raise InferenceUnavailable(f"the inference worker could not answer: {reply.error}")
+            # The worker's own text stays in the log: it can name files, models or internals.
+            raise InferenceUnavailable(WORKER_FAILED)
+        if len(reply.predictions) != len(texts):
+            log.warning(
+                "reply with wrong prediction count %s",
+                kv(request_id=request_ids[0], call_id=call.call_id, sent=len(texts), got=len(reply.predictions)),
+            )
+            raise InferenceUnavailable(WORKER_FAILED)
         return reply.predictions
 
     # --- replies listener ------------------------------------------------------------------------
@@ -181,11 +190,24 @@ class InferenceClient:
     def _resolve_all(self, raw: bytes | str) -> None:
         try:
             replies = _REPLIES.validate_json(raw)
-        except ValidationError:
-            log.warning("unreadable reply dropped %s", kv(channel=self._reply_channel))
+        except ValidationError as exc:
+            self._fail_unreadable(raw, exc)
             return
         for reply in replies:
             self._resolve(reply)
+
+    def _fail_unreadable(self, raw: bytes | str, exc: ValidationError) -> None:
+        """A reply that does not validate still fails, at once, the calls it names, rather than letting them
+        wait out the timeout."""
+        named = _call_ids_in(raw)
+        log.warning(
+            "unreadable reply %s",
+            kv(channel=self._reply_channel, calls=",".join(named) or "none", errors=exc.error_count()),
+        )
+        for call_id in named:
+            future = self._waiting.get(call_id)
+            if future is not None and not future.done():
+                future.set_result(PredictReply(call_id=call_id, error="unreadable reply"))
 
     async def _recover(self) -> None:
         """Replies sent while the subscription was down: read their stored copies once it is back."""
@@ -219,3 +241,13 @@ class InferenceClient:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+def _call_ids_in(raw: bytes | str) -> list[str]:
+    """The call ids a reply that failed validation still names, if it is JSON at all."""
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return []
+    items = decoded if isinstance(decoded, list) else [decoded]
+    return [item["call_id"] for item in items if isinstance(item, dict) and isinstance(item.get("call_id"), str)]

@@ -29,6 +29,17 @@ class GatewaySettings(ServiceSettings):
     # one key cannot flood the stream alerting reads.
     feedback_rate_limit_per_minute: int = Field(240, ge=0)
     predict_timeout_s: float = 10.0
+    # The HTTP edge (gateway/http_server.py): a request must be read (headers and body) within the read timeout,
+    # so that a slowloris drip of header bytes cannot hold connections; headers over the cap are answered 431;
+    # past `http_limit_concurrency` open connections or running requests, new requests are answered 503.
+    http_request_read_timeout_s: float = Field(15.0, gt=0)
+    http_max_header_bytes: int = Field(16 * 1024, ge=1024)
+    http_keep_alive_timeout_s: int = Field(5, ge=1)
+    http_limit_concurrency: int = Field(4096, ge=16)
+    http_backlog: int = Field(2048, ge=16)
+    # Peers whose X-Forwarded-For names the client (comma-separated addresses or networks, `*` for any peer):
+    # empty trusts no one, so that a caller cannot pick the address its rate limit counts under.
+    forwarded_allow_ips: str = ""
     retry_after_s: int = 5
     # Requests above this size are refused before their body is parsed.
     max_body_bytes: int = 512 * 1024

@@ -1,0 +1,134 @@
+"""The gateway's HTTP server: uvicorn on httptools, with the limits that keep slow or oversized requests from
+holding the process.
+
+uvicorn bounds idle keep-alive connections and, with `limit_concurrency`, how many requests run at once, but not
+how long a caller may take to send a request nor how large its headers may grow under httptools: the protocol
+below closes a connection whose request is not read within `http_request_read_timeout_s` (a slowloris drip of
+header bytes) and answers 431 to headers over `http_max_header_bytes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.settings import GatewaySettings
+from shared.logging_setup import kv
+
+log = logging.getLogger(__name__)
+
+_HEADERS_TOO_LARGE = b"request headers are too large: send fewer or shorter headers"
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools' protocol with a deadline on reading each request and a cap on its header bytes."""
+
+    read_timeout_s: float = 15.0
+    max_header_bytes: int = 16 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_deadline: asyncio.TimerHandle | None = None
+        self._reading_headers = True
+        self._header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_read_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_read_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > self.max_header_bytes:
+                self._refuse_headers()
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_headers = True
+        self._header_bytes = 0
+        if self._read_deadline is None:
+            self._arm_read_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm_read_deadline()
+        super().on_message_complete()
+
+    def _arm_read_deadline(self) -> None:
+        self._disarm_read_deadline()
+        self._read_deadline = self.loop.call_later(self.read_timeout_s, self._read_too_slow)
+
+    def _disarm_read_deadline(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _read_too_slow(self) -> None:
+        self._read_deadline = None
+        if not self.transport.is_closing():
+            log.info("request not read in time, connection closed %s", kv(client=_peer(self.client)))
+            self.transport.close()
+
+    def _refuse_headers(self) -> None:
+        self._disarm_read_deadline()
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: "
+            + str(len(_HEADERS_TOO_LARGE)).encode()
+            + b"\r\nconnection: close\r\n\r\n"
+            + _HEADERS_TOO_LARGE
+        )
+        self.transport.close()
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unknown"
+
+
+def protocol_for(settings: GatewaySettings) -> type[BoundedHttpToolsProtocol]:
+    return type(
+        "GatewayHttpProtocol",
+        (BoundedHttpToolsProtocol,),
+        {"read_timeout_s": settings.http_request_read_timeout_s, "max_header_bytes": settings.http_max_header_bytes},
+    )
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft open-file limit towards `wanted` (within the hard limit): each connection is a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def serve(app: FastAPI, settings: GatewaySettings) -> None:
+    _allow_open_files(settings.http_limit_concurrency + 256)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=protocol_for(settings),
+        limit_concurrency=settings.http_limit_concurrency,
+        timeout_keep_alive=settings.http_keep_alive_timeout_s,
+        backlog=settings.http_backlog,
+        proxy_headers=True,
+        # Passed explicitly: uvicorn's own default would trust X-Forwarded-For from any loopback peer.
+        forwarded_allow_ips=settings.forwarded_allow_ips or [],
+        log_level="warning",
+        access_log=False,
+    )
