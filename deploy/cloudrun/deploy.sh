@@ -3,7 +3,7 @@
 #
 #   deploy/cloudrun/deploy.sh PROJECT REGION IMAGE_TAG
 #
-# IMAGE_TAG is a git SHA or a release version pushed by CI. Other settings (environment, with defaults):
+# IMAGE_TAG is a tag CI pushed: sha-<full commit SHA> (every push) or a release version (git tag vX.Y.Z). Other settings (environment, with defaults):
 # IMAGE_NAMESPACE (Docker Hub namespace, airparadis), SERVICE_NAME (air-paradis-api), MAX_INSTANCES (4),
 # VPC_NETWORK / VPC_SUBNETWORK (default / default: where Memorystore is reachable),
 # RUNTIME_SERVICE_ACCOUNT (air-paradis-run@PROJECT.iam.gserviceaccount.com: reads the secrets),
