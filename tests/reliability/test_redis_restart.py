@@ -4,7 +4,9 @@ before the restart (feedback, misprediction events, a queued training job) is st
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import time
 from datetime import datetime
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from local_stack.processes import start_service, wait_until
+from local_stack.processes import start_redis, start_service, wait_until
 from shared import events, redis_keys
 from shared.celery_config import TRAINING_QUEUE
 from tests.conftest import ADMIN_KEY, ANALYST_KEY, TINY_LSTM_PARAMS
@@ -140,3 +142,55 @@ def test_redis_restart_loses_nothing_and_everyone_reconnects(faults: FaultStack,
         f"first prediction answered {first_answer_s:.1f} s after Redis was back",
     )
     assert lost == 0
+
+
+WRITE_INTERVAL_S = 0.002
+KILL_AFTER_S = 3.0
+# appendfsync everysec: a SIGKILL of redis-server alone loses what was not yet written to the AOF (the OS keeps
+# what was); a host crash could lose up to the last second's fsync. The bound is that second.
+AOF_WINDOW_S = 1.0
+
+
+def test_redis_sigkill_loses_at_most_the_aof_window(tmp_path, fault_table) -> None:
+    """SIGKILL redis-server (AOF everysec) while a client appends acknowledged feedback events, restart it on the
+    same data, and count which acknowledged writes are gone."""
+    data_dir = tmp_path / "redis-kill"
+    process, url = start_redis(data_dir, persistent=True)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    acknowledged: list[tuple[bytes, float]] = []
+    started = time.monotonic()
+    try:
+        while True:
+            now = time.monotonic()
+            if now - started >= KILL_AFTER_S:
+                process.kill(signal.SIGKILL)
+                process.popen.wait(timeout=10)
+                killed_at = time.monotonic()
+                break
+            entry_id = client.xadd(events.FEEDBACK_STREAM, {"n": str(len(acknowledged))})
+            acknowledged.append((entry_id, time.monotonic()))
+            time.sleep(WRITE_INTERVAL_S)
+        with contextlib.suppress(redis.RedisError, OSError):
+            client.xadd(events.FEEDBACK_STREAM, {"n": "after-kill"})
+        process, _ = start_redis(data_dir, port=port, persistent=True)
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        kept = {entry_id for entry_id, _ in client.xrange(events.FEEDBACK_STREAM)}
+    finally:
+        process.stop()
+    lost = [(entry_id, at) for entry_id, at in acknowledged if entry_id not in kept]
+    lost_window_s = killed_at - min(at for _, at in lost) if lost else 0.0
+    rate = len(acknowledged) / KILL_AFTER_S
+    record_fault(
+        fault_table,
+        "Redis SIGKILLed (AOF everysec) under a steady writer, restarted on its data",
+        len(acknowledged),
+        len(acknowledged) - len(lost),
+        0,
+        len(lost),
+        f"{len(lost)} of {len(acknowledged)} acknowledged stream writes lost ({rate:.0f} writes/s), "
+        f"spanning the last {lost_window_s:.2f} s before the kill; bound: {AOF_WINDOW_S:g} s of writes",
+    )
+    assert len(kept) >= 1, "nothing survived the restart: the AOF was not replayed"
+    assert lost_window_s <= AOF_WINDOW_S + 0.1, f"lost writes span {lost_window_s:.2f} s before the kill"
+    assert len(lost) <= rate * AOF_WINDOW_S, f"lost {len(lost)} writes, more than {AOF_WINDOW_S:g} s of them"
