@@ -39,7 +39,7 @@ SMTP_HOST is unset)."""
 
 EPILOG = """\
 Settings come from the environment, e.g. REDIS_URL, SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, MAIL_FROM,
-MAIL_TO, ALERT_THRESHOLD, ALERT_WINDOW_S, LOG_LEVEL (all of them: README.md, "Settings")."""
+MAIL_TO, ALERT_THRESHOLD, ALERT_WINDOW_S, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

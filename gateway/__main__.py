@@ -28,7 +28,7 @@ Serves the HTTP API (POST /predict, /predict/batch, /feedback, GET /alerts, /mod
 
 EPILOG = """\
 Settings come from the environment, e.g. HOST, PORT, REDIS_URL, MLFLOW_TRACKING_URI, API_KEYS or API_KEYS_FILE,
-ANALYST_API_KEY, ADMIN_API_KEY, PREDICT_RATE_LIMIT_PER_MINUTE, LOG_LEVEL (all of them: README.md, "Settings")."""
+ANALYST_API_KEY, ADMIN_API_KEY, PREDICT_RATE_LIMIT_PER_MINUTE, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

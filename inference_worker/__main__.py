@@ -23,7 +23,7 @@ same consumer group. Bulk scoring from Python goes through the gateway's POST /p
 EPILOG = """\
 Settings come from the environment, e.g. REDIS_URL, MLFLOW_TRACKING_URI, LSTM_MODEL_NAME, CHAMPION_ALIAS,
 CALL_CONSUMERS, MAX_BATCH_SIZE, METRICS_PORT, SHUTDOWN_GRACE_S, MODEL_SIGNING_KEY, LOG_LEVEL (all of them:
-README.md, "Settings")."""
+docs/settings.md)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

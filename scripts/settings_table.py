@@ -1,9 +1,10 @@
-"""Prints the Markdown table of every service's settings (environment variable, default, service) for the README."""
+"""Prints the Markdown table of every service's settings (variable, default, service) for docs/settings.md."""
 
 from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -16,6 +17,12 @@ SERVICES = {
 }
 
 
+# Read by the Redis that ./scripts/run.sh or Compose starts, not by a service's Settings.
+STACK_SETTINGS = {
+    ("REDIS_MAXMEMORY", "`256mb` (`noeviction`: past it Redis refuses writes)"): ["redis (run.sh, Compose)"],
+}
+
+
 def _load(path: str) -> type | None:
     module_name, _, class_name = path.partition(":")
     try:
@@ -24,23 +31,34 @@ def _load(path: str) -> type | None:
         return None
 
 
+def _shown(default: object) -> str:
+    if isinstance(default, SecretStr):
+        return "(secret; dev default, refused in production)" if default.get_secret_value() else "(secret)"
+    if isinstance(default, str | Path) and Path(default).is_relative_to(Path.home()):
+        # The home directory of whoever generates the table is not the reader's.
+        default = f"~/{Path(default).relative_to(Path.home())}"
+    if isinstance(default, float) and default.is_integer():
+        # `300` and `300.0` are one default to the reader (an int field in one service, a float in another).
+        default = int(default)
+    return f"`{default}`" if default not in (None, "") else "(unset)"
+
+
 def main() -> int:
-    rows: dict[tuple[str, str], list[str]] = {}
+    rows: dict[tuple[str, str], list[str]] = dict(STACK_SETTINGS)
     for service, path in SERVICES.items():
         settings_class = _load(path)
         if settings_class is None:
             continue
         for name, field in settings_class.model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            if isinstance(default, SecretStr):
-                shown = "(secret; dev default, refused in production)" if default.get_secret_value() else "(secret)"
-            else:
-                shown = f"`{default}`" if default not in (None, "") else "(unset)"
+            shown = _shown(field.get_default(call_default_factory=True))
             rows.setdefault((name.upper(), shown), []).append(service)
+    # A variable whose default differs between services gets one row per service, named as such.
+    per_service = {env for env, _ in rows if sum(1 for other, _ in rows if other == env) > 1}
     print("| variable | default | used by |")
     print("| --- | --- | --- |")
     for (env, shown), services in sorted(rows.items()):
-        print(f"| `{env}` | {shown} | {', '.join(services)} |")
+        label = f"`{env}` ({', '.join(services)})" if env in per_service else f"`{env}`"
+        print(f"| {label} | {shown} | {', '.join(services)} |")
     return 0
 
 

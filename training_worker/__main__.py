@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker",
         help="run the Celery worker on the training queue",
         description="Runs training jobs queued by POST /admin/training-jobs: a Celery worker on TRAINING_QUEUE, one "
-        "job at a time. Settings come from the environment (README.md, \"Settings\").",
+        "job at a time. Settings come from the environment (docs/settings.md).",
     )
     worker.add_argument("celery_args", nargs="*", help="extra arguments for `celery worker`, e.g. --hostname=NAME")
     train = sub.add_parser("train", help="train one family now, log, register and maybe promote it")

@@ -42,7 +42,7 @@ Starts the Streamlit web UI, a thin client of the gateway: predict and flag, bat
 models, queue training jobs."""
 
 EPILOG = """\
-Settings come from the environment, e.g. GATEWAY_URL, HOST, PORT, LOG_LEVEL (all of them: README.md, "Settings")."""
+Settings come from the environment, e.g. GATEWAY_URL, HOST, PORT, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
