@@ -13,11 +13,11 @@ import httpx
 import pytest
 import redis
 
-from local_stack.processes import free_port, start_service, wait_until
+from local_stack.processes import free_port, start_redis, start_service, wait_until
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, publish
 from shared.schemas import MispredictionEvent
-from tests.conftest import ADMIN_KEY, ANALYST_KEY, alerting_env, start_gateway
+from tests.conftest import ADMIN_KEY, ANALYST_KEY, MODEL_SIGNING_KEY, Stack, alerting_env, start_gateway
 from tests.reliability.conftest import FaultStack, record_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -134,8 +134,86 @@ def test_gateway_logs_wrong_keys_without_echoing_them(faults: FaultStack) -> Non
     assert ADMIN_KEY not in text and ANALYST_KEY not in text  # ...without the keys
 
 
+REDIS_PASSWORD = "redis-Pa55word-never-logged-91c2"
+WRONG_REDIS_PASSWORD = "redis-wrong-Pa55word-never-logged-5d0a"
+MLFLOW_PASSWORD = "mlflow-Pa55word-never-logged-b7e1"
+S3_SECRET = "s3-secret-never-logged-e44f"
+SIGNING_KEY = "signing-key-never-logged-0c9d"
+
+
+def test_redis_mlflow_s3_and_signing_secrets_stay_out_of_logs(tmp_path: Path) -> None:
+    """A gateway and an inference worker on a Redis that requires a password, the worker's registry unreachable
+    with MLflow and S3 credentials and a signing key set, and a gateway given a wrong Redis password: the paths
+    where a secret would leak (connection errors, registry retries, startup lines) never log one."""
+    redis_process, url = start_redis(tmp_path / "redis")
+    redis.Redis.from_url(url).config_set("requirepass", REDIS_PASSWORD)
+    host_port = url.removeprefix("redis://")
+    stack = Stack(
+        redis_url=f"redis://:{REDIS_PASSWORD}@{host_port}",
+        mlflow_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: every registry call fails and is retried
+        log_dir=tmp_path / "logs",
+    )
+    registry_secrets = {
+        "MLFLOW_TRACKING_USERNAME": "mlflow-user",
+        "MLFLOW_TRACKING_PASSWORD": MLFLOW_PASSWORD,
+        "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ACCESS_KEY_ID": "s3-access",
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "MODEL_SIGNING_KEY": SIGNING_KEY,
+    }
+    started = []
+    try:
+        gateway, gateway_url = start_gateway(stack, name="secrets-redis-gateway", **registry_secrets)
+        started.append(gateway)
+        worker = start_service("secrets-worker", ["inference_worker"], stack.env(**registry_secrets), stack.log_dir)
+        started.append(worker)
+        wrong = Stack(f"redis://:{WRONG_REDIS_PASSWORD}@{host_port}", stack.mlflow_url, stack.log_dir)
+        locked_out, locked_out_url = start_gateway(wrong, name="secrets-wrong-redis-gateway")
+        started.append(locked_out)
+        answers = [
+            httpx.get(locked_out_url + "/ready", timeout=30),
+            httpx.post(locked_out_url + "/predict", json={"text": "@united hi"}, timeout=30),
+            httpx.get(gateway_url + "/ready", timeout=30),
+            httpx.get(gateway_url + "/models", timeout=30),
+        ]
+        assert answers[1].status_code == 503, answers[1].text
+        wait_until(
+            lambda: (
+                "WARNING" in worker.log_path.read_text(errors="replace")
+                or "ERROR" in worker.log_path.read_text(errors="replace")
+            ),
+            90,
+            "the worker's registry failures",
+            worker,
+        )
+    finally:
+        for process in reversed(started):
+            process.stop()
+        redis_process.stop()
+    secrets = {
+        "Redis password": REDIS_PASSWORD,
+        "wrong Redis password": WRONG_REDIS_PASSWORD,
+        "MLflow password": MLFLOW_PASSWORD,
+        "S3 secret": S3_SECRET,
+        "model signing key": SIGNING_KEY,
+    }
+    leaks = [
+        f"{process.log_path.name}: {what}"
+        for process in started
+        for what, value in secrets.items()
+        if value in process.log_path.read_text(errors="replace")
+    ]
+    leaks += [f"{answer.url}: {what}" for answer in answers for what, value in secrets.items() if value in answer.text]
+    assert leaks == [], leaks
+
+
 def secret_values() -> dict[str, str]:
-    return {"analyst key": ANALYST_KEY, "admin key": ADMIN_KEY, "SMTP password": SMTP_PASSWORD}
+    return {
+        "analyst key": ANALYST_KEY,
+        "admin key": ADMIN_KEY,
+        "SMTP password": SMTP_PASSWORD,
+        "model signing key": MODEL_SIGNING_KEY,
+    }
 
 
 def test_no_secret_in_any_log_line(fault_stack: FaultStack, services_dir: Path) -> None:
