@@ -47,12 +47,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._reading_headers:
-            self._header_bytes += len(data)
-            if self._header_bytes > self.max_header_bytes:
-                self._refuse_headers()
-                return
+        if not self._reading_headers:
+            super().data_received(data)
+            return
+        self._header_bytes += len(data)
+        # One read often holds the headers and the start of the body: only a read after which the headers are
+        # still unfinished counts against the cap, so a large body is never taken for large headers.
         super().data_received(data)
+        if self._reading_headers and self._header_bytes > self.max_header_bytes and not self.transport.is_closing():
+            self._refuse_headers()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -67,6 +70,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm_read_deadline()
+        # The next request on this connection is counted from its first byte.
+        self._reading_headers = True
+        self._header_bytes = 0
         super().on_message_complete()
 
     def _arm_read_deadline(self) -> None:

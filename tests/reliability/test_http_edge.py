@@ -117,6 +117,9 @@ def test_slowloris_is_cut_off_while_health_stays_fast(edge_stack: Stack, started
     response = httpx.get(url + "/health", headers=headers, timeout=5)
     record_abuse(abuse_table, "40 KB of request headers", 1, int(response.status_code == 431), "431, connection closed")
     assert response.status_code == 431, response.text
+    with httpx.Client(base_url=url, timeout=5) as kept_alive:  # the second request on one connection is capped too
+        assert kept_alive.get("/health").status_code == 200
+        assert kept_alive.get("/health", headers=headers).status_code == 431
 
 
 def _statuses(url: str, forwarded_for: list[str], redis_url: str) -> list[int]:
