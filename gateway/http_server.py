@@ -37,6 +37,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._read_deadline: asyncio.TimerHandle | None = None
         self._reading_headers = True
         self._header_bytes = 0
+        self._header_tail = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -47,20 +48,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._reading_headers:
-            super().data_received(data)
-            return
-        self._header_bytes += len(data)
-        # One read often holds the headers and the start of the body: only a read after which the headers are
-        # still unfinished counts against the cap, so a large body is never taken for large headers.
+        if self._reading_headers:
+            # One read often holds the headers and the start of the body: only bytes up to the blank line that
+            # ends the headers count, so a large body is never taken for large headers.
+            seen = self._header_tail + data
+            end = seen.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._header_tail))
+            if self._header_bytes > self.max_header_bytes:
+                self._refuse_headers()
+                return
+            self._header_tail = seen[-3:]
         super().data_received(data)
-        if self._reading_headers and self._header_bytes > self.max_header_bytes and not self.transport.is_closing():
-            self._refuse_headers()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_headers = True
         self._header_bytes = 0
+        self._header_tail = b""
         if self._read_deadline is None:
             self._arm_read_deadline()
 
@@ -73,6 +77,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # The next request on this connection is counted from its first byte.
         self._reading_headers = True
         self._header_bytes = 0
+        self._header_tail = b""
         super().on_message_complete()
 
     def _arm_read_deadline(self) -> None:
