@@ -83,7 +83,9 @@ MAIL_FROM=alerts@smoke.air-paradis.test
 MAIL_TO=mlops@smoke.air-paradis.test
 ALERT_THRESHOLD=3
 ALERT_WINDOW_S=300
-BOOTSTRAP_PARAMS={"dataset": "bundled-airline", "max_rows": 400, "epochs": 1, "embedding_dim": 16, "lstm_units": 8, "max_len": 24, "word2vec_epochs": 2}
+# A tiny first champion (teacher and student on 800 tweets) cannot reach 0.90: the same rule at the tests' target.
+TARGET_PRECISION=0.3
+BOOTSTRAP_PARAMS={"dataset": "bundled", "max_rows": 800, "epochs": 3, "lstm_units": 8, "max_len": 24, "learning_rate": 0.005}
 ENV
 
 step "Docker engine"
