@@ -31,7 +31,7 @@ from local_stack.__main__ import model_signing_key  # noqa: E402
 from local_stack.processes import PYTHON, ManagedProcess, free_port  # noqa: E402
 
 SEQUENTIAL_REQUESTS = 200
-QUICK_BOOTSTRAP = {"dataset": "bundled-airline", "max_rows": 600, "epochs": 1, "embedding_dim": 16, "lstm_units": 8}
+QUICK_BOOTSTRAP = {"dataset": "bundled", "max_rows": 800, "epochs": 3, "lstm_units": 8, "learning_rate": 0.005}
 TWEETS = [
     "@AirParadis the crew was lovely, thank you!",
     "@AirParadis lost my bag again, worst airline ever",
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-s", type=float, default=1800)
     args = parser.parse_args(argv)
     bootstrap = QUICK_BOOTSTRAP if args.quick else None
+    if args.quick:
+        os.environ["TARGET_PRECISION"] = "0.3"  # a tiny champion cannot reach 0.90; this run times start-up only
     data_dir = Path(tempfile.mkdtemp(prefix="latency-bench-")) / "local"
     rows: list[tuple[str, str]] = []
     figures: dict[str, float] = {}

@@ -41,14 +41,16 @@ from local_stack.processes import (
 
 ANALYST_KEY = "soak-analyst-key"
 ADMIN_KEY = "soak-admin-key"
+# The tests' tiny champion: it reaches the soak's target precision below, which the production one of 0.90 is not.
 TINY_LSTM = {
-    "dataset": "bundled-airline",
-    "max_rows": 400,
-    "epochs": 1,
+    "dataset": "bundled",
+    "max_rows": 800,
+    "epochs": 3,
     "embedding_dim": 16,
     "lstm_units": 8,
     "max_len": 24,
     "word2vec_epochs": 2,
+    "learning_rate": 0.005,
 }
 TWEETS = [
     "@united thank you, the crew was wonderful!",
@@ -103,6 +105,7 @@ def start_stack(root: Path) -> Stack:
         "PYTHONUNBUFFERED": "1",
         "OUTBOX_DIR": str(root / "outbox"),
         "PREDICT_RATE_LIMIT_PER_MINUTE": "0",
+        "TARGET_PRECISION": "0.3",
     }
     log_dir = root / "logs"
     champion = ManagedProcess(

@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             teacher = run_training("classical", teacher_params, settings, redis_client, _print_progress)
             params.setdefault("teacher_versions", {"classical": teacher.model_version})
         outcome = run_training("lstm", params, settings, redis_client, _print_progress)
+        if not outcome.promoted:
+            # Nothing would be served: say so and fail, rather than start a stack whose /ready never turns green.
+            reason = outcome.decision.get("reason", "not promoted")
+            print(f"[bootstrap] the first LSTM was not promoted ({reason}): no champion to serve", flush=True)
+            return 1
     else:
         outcome = run_training(args.family, json.loads(args.params), settings, redis_client, _print_progress)
     print(
