@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import threading
@@ -11,6 +10,7 @@ from alerting.mailer import Mailer, OutboxMailer, SmtpMailer
 from alerting.model_links import ModelLinks
 from alerting.service import AlertingService
 from alerting.settings import AlertingSettings, get_settings
+from shared.cli import parse_service_args
 from shared.logging_setup import configure_logging, kv
 from shared.redis_client import connect
 
@@ -42,18 +42,8 @@ Settings come from the environment, e.g. REDIS_URL, SMTP_HOST, SMTP_PORT, SMTP_U
 MAIL_TO, ALERT_THRESHOLD, ALERT_WINDOW_S, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m alerting",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parse_args(argv)
+    parse_service_args("python -m alerting", DESCRIPTION, EPILOG, argv)
     settings = get_settings()
     configure_logging(settings.log_level)
     stop = threading.Event()

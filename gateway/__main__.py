@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from pydantic import ValidationError
@@ -11,15 +10,13 @@ from pydantic_settings import SettingsError
 from gateway.app import create_app
 from gateway.http_server import serve
 from gateway.settings import get_settings
+from shared.cli import parse_service_args, settings_problems
 
 
 def _refusal(exc: ValidationError | SettingsError) -> str:
     if isinstance(exc, SettingsError):
         return str(exc)
-    return "; ".join(
-        f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {str(error['msg']).removeprefix('Value error, ')}"
-        for error in exc.errors()
-    )
+    return settings_problems(exc)
 
 
 DESCRIPTION = """\
@@ -31,18 +28,8 @@ Settings come from the environment, e.g. HOST, PORT, REDIS_URL, MLFLOW_TRACKING_
 ANALYST_API_KEY, ADMIN_API_KEY, PREDICT_RATE_LIMIT_PER_MINUTE, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m gateway",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parse_args(argv)
+    parse_service_args("python -m gateway", DESCRIPTION, EPILOG, argv)
     try:
         settings = get_settings()
     except (ValidationError, SettingsError) as exc:

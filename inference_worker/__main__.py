@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import threading
@@ -10,6 +9,7 @@ import threading
 from pydantic import ValidationError
 
 from inference_worker.settings import get_settings
+from shared.cli import parse_service_args, settings_problems
 from shared.logging_setup import configure_logging, kv
 
 log = logging.getLogger("inference_worker")
@@ -26,31 +26,12 @@ CALL_CONSUMERS, MAX_BATCH_SIZE, METRICS_PORT, SHUTDOWN_GRACE_S, MODEL_SIGNING_KE
 docs/settings.md)."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m inference_worker",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser.parse_args(argv)
-
-
-def settings_errors(exc: ValidationError) -> str:
-    """Each bad setting by its variable name and what is wrong, never the value given (it may be a secret)."""
-    problems = []
-    for error in exc.errors():
-        variable = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-        problems.append(f"{variable}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(problems)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parse_args(argv)
+    parse_service_args("python -m inference_worker", DESCRIPTION, EPILOG, argv)
     try:
         settings = get_settings()
     except ValidationError as exc:
-        raise SystemExit(f"inference worker: invalid settings: {settings_errors(exc)}") from None
+        raise SystemExit(f"inference worker: invalid settings: {settings_problems(exc)}") from None
     configure_logging(settings.log_level)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
+from shared.cli import parse_service_args
 from shared.logging_setup import configure_logging
 from ui.settings import get_settings
 
@@ -45,18 +45,8 @@ EPILOG = """\
 Settings come from the environment, e.g. GATEWAY_URL, HOST, PORT, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ui",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parse_args(argv)
+    parse_service_args("python -m ui", DESCRIPTION, EPILOG, argv)
     settings = get_settings()
     configure_logging(settings.log_level)
     log.info("ui starting url=http://%s:%s gateway=%s", settings.host, settings.port, settings.gateway_url)
