@@ -35,27 +35,13 @@ SPLIT_PARAMS = ("dataset", "max_rows", "seed", "validation_fraction", "test_frac
 
 def _untrusted_reason(tracking_uri: str, name: str, version: str, settings: ModelSigningSettings) -> str | None:
     """Why the version's manifest is not signed with this MODEL_SIGNING_KEY, or None when it is."""
-    import tempfile
-    from pathlib import Path
+    from sentiment_model.manifest import ModelNotTrusted
+    from training_worker.registered_models import verified_manifest
 
-    import mlflow
-    from mlflow import MlflowClient
-
-    from sentiment_model.manifest import MANIFEST_FILE, ModelNotTrusted, read_verified
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            # The version's own location, resolved with this registry (a `models:/` URI uses the process default).
-            source = MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version_download_uri(name, version)
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{source}/{MANIFEST_FILE}", dst_path=tmp, tracking_uri=tracking_uri
-            )
-        except Exception as exc:
-            return f"no {MANIFEST_FILE}: {exc.__class__.__name__}"
-        try:
-            read_verified(Path(tmp), settings.model_signing_key.get_secret_value(), names=())
-        except ModelNotTrusted as exc:
-            return str(exc)
+    try:
+        verified_manifest(name, version, settings.model_signing_key.get_secret_value(), tracking_uri)
+    except ModelNotTrusted as exc:
+        return str(exc)
     return None
 
 
