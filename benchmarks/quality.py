@@ -177,7 +177,7 @@ def main() -> int:
             print(row.line(), "|", outcome.decision.get("reason"), flush=True)
             return row, outcome
 
-        from training_worker.__main__ import BOOTSTRAP_PARAMS
+        from training_worker.bootstrap import BOOTSTRAP_PARAMS
 
         plans = [
             (
@@ -241,7 +241,7 @@ def cross_domain(settings, max_rows: int | None) -> list[str]:
     from mlflow import MlflowClient
 
     from shared.training_params import ClassicalParams, LstmParams
-    from training_worker.__main__ import BOOTSTRAP_PARAMS
+    from training_worker.bootstrap import BOOTSTRAP_PARAMS
     from training_worker.datasets import load_dataset
     from training_worker.families import classical, lstm
     from training_worker.splits import Split, make_split

@@ -9,28 +9,8 @@ import sys
 from shared.families import FAMILY_NAMES
 from shared.logging_setup import configure_logging
 from shared.settings import ModelSigningSettings
+from training_worker.bootstrap import BOOTSTRAP_PARAMS, BOOTSTRAP_TEACHER_PARAMS, SPLIT_PARAMS
 from training_worker.settings import get_settings
-
-# What `bootstrap` trains when the registry has no champion, on the bundled tweets, in a few minutes on CPU: a
-# TF-IDF + LogisticRegression teacher, then a BiLSTM student of it, which serves better than either alone.
-BOOTSTRAP_TEACHER_PARAMS = {"dataset": "bundled", "vectorizers": ["tfidf"], "models": ["logreg"], "grid": "default"}
-BOOTSTRAP_PARAMS = {
-    "dataset": "bundled",
-    "embedding": "glove",
-    "bidirectional": True,
-    "lstm_units": 64,
-    "epochs": 6,
-    "unfreeze_embeddings_after": 2,
-    "batch_size": 128,
-    "learning_rate": 0.002,
-    "teacher": "classical",
-    "augment_copies": 2,
-    "negation_counterfactuals": True,
-}
-
-
-# A teacher must see the same held-out split as its student.
-SPLIT_PARAMS = ("dataset", "max_rows", "seed", "validation_fraction", "test_fraction")
 
 
 def _untrusted_reason(tracking_uri: str, name: str, version: str, settings: ModelSigningSettings) -> str | None:
