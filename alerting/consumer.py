@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from shared.events import MISPREDICTIONS_STREAM, decode
 from shared.logging_setup import kv
-from shared.schemas import MispredictionEvent
+from shared.schemas.events import MispredictionEvent
 
 log = logging.getLogger(__name__)
 

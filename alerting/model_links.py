@@ -8,7 +8,7 @@ from urllib.parse import quote
 import httpx
 
 from shared.logging_setup import kv
-from shared.schemas import ReportedModel
+from shared.schemas.alerts import ReportedModel
 
 log = logging.getLogger(__name__)
 

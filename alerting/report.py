@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from shared.schemas import AlertReport, MispredictionEvent, ReportedModel
+from shared.schemas.alerts import AlertReport, ReportedModel
+from shared.schemas.events import MispredictionEvent
 
 MESSAGE_ID_DOMAIN = "alerting.air-paradis"
 

@@ -19,7 +19,9 @@ from alerting.store import ReportStore
 from alerting.window import Decision, SlidingWindow
 from shared import redis_keys
 from shared.logging_setup import kv
-from shared.schemas import AlertingStatus, AlertReport, AlertReportState, MispredictionEvent, new_id
+from shared.schemas.alerts import AlertingStatus, AlertReport, AlertReportState
+from shared.schemas.base import new_id
+from shared.schemas.events import MispredictionEvent
 
 log = logging.getLogger(__name__)
 

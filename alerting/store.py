@@ -8,7 +8,7 @@ from datetime import datetime
 import redis
 
 from shared import redis_keys
-from shared.schemas import AlertReport, AlertReportState
+from shared.schemas.alerts import AlertReport, AlertReportState
 
 
 def _text(value: bytes | str) -> str:

@@ -25,7 +25,8 @@ from pydantic import TypeAdapter, ValidationError
 from shared import redis_keys
 from shared.events import STREAM_MAXLEN
 from shared.logging_setup import kv
-from shared.schemas import PredictCall, Prediction, PredictReply
+from shared.schemas.api import Prediction
+from shared.schemas.calls import PredictCall, PredictReply
 from shared.storage_budget import is_out_of_memory, is_storage_full_reason, memory_state, refused
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,8 @@ from inference_worker.recorder import prediction_records
 from inference_worker.settings import InferenceSettings
 from shared import redis_keys
 from shared.logging_setup import kv
-from shared.schemas import PredictCall, Prediction, PredictReply
+from shared.schemas.api import Prediction
+from shared.schemas.calls import PredictCall, PredictReply
 from shared.storage_budget import is_out_of_memory, refused
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from shared import redis_keys
 from shared.prediction_record import encode_record
-from shared.schemas import Prediction
+from shared.schemas.api import Prediction
 
 
 def prediction_records(

@@ -22,7 +22,9 @@ from inference_worker.settings import InferenceSettings
 from shared import events, redis_keys
 from shared.logging_setup import kv
 from shared.redis_client import connect
-from shared.schemas import ModelPromotedEvent, Prediction, new_id
+from shared.schemas.api import Prediction
+from shared.schemas.base import new_id
+from shared.schemas.events import ModelPromotedEvent
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from typing import Any
 import redis
 
 from shared import redis_keys
-from shared.schemas import JobState, TrainingJob, new_id, utc_now
+from shared.schemas.api import JobState, TrainingJob
+from shared.schemas.base import new_id, utc_now
 
 ACTIVE_STATES = frozenset({JobState.queued, JobState.running})
 

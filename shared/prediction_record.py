@@ -11,7 +11,8 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.schemas import Label, Prediction
+from shared.schemas.api import Prediction
+from shared.schemas.base import Label
 
 _LABELS: tuple[Label, Label] = ("negative", "positive")
 

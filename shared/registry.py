@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from shared.schemas import ModelVersionInfo
+from shared.schemas.api import ModelVersionInfo
 
 EMBEDDING_TYPE_TAG = "embedding_type"
 FAMILY_TAG = "family"

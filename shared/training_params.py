@@ -126,8 +126,6 @@ class BertParams(CommonParams):
     head_c: float = Field(1.0, gt=0.0, le=1000.0, description="Inverse regularisation of the frozen encoder's head.")
 
 
-
-
 def validate_params(family: str, params: dict[str, Any], data_dir: str | Path | None = None) -> CommonParams:
     """Parse a job's params for its family; raises ValueError/ValidationError naming the offending field.
 

@@ -21,7 +21,8 @@ import redis
 from shared import redis_keys
 from shared.jobs import JobStateConflict, JobStore
 from shared.logging_setup import kv
-from shared.schemas import JobState, new_id, utc_now
+from shared.schemas.api import JobState
+from shared.schemas.base import new_id, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from training_worker.tracking import FamilyContext, FamilyResult, Progress, log_
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class TrainingOutcome:
     family: str

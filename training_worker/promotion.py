@@ -21,7 +21,7 @@ from shared import events
 from shared.families import TrainingFamily
 from shared.logging_setup import kv
 from shared.registry import EMBEDDING_TYPE_TAG, champion_version
-from shared.schemas import ModelPromotedEvent
+from shared.schemas.events import ModelPromotedEvent
 from training_worker.evaluation import classification_metrics
 from training_worker.registered_models import load_verified, verified_manifest
 from training_worker.splits import Split

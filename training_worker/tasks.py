@@ -14,7 +14,7 @@ from shared.celery_config import TRAIN_TASK
 from shared.jobs import JobStateConflict, JobStore
 from shared.logging_setup import kv
 from shared.redis_client import connect
-from shared.schemas import FINISHED_JOB_STATES, JobState
+from shared.schemas.api import FINISHED_JOB_STATES, JobState
 from shared.training_params import validate_params
 from training_worker.leases import JobLease, lease_holder
 from training_worker.pipeline import run_training

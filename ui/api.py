@@ -8,17 +8,11 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from shared.schemas import (
-    AlertsOverview,
-    FeedbackRecord,
-    Label,
-    ModelsOverview,
-    PredictBatchResponse,
-    Prediction,
-    Readiness,
-    TrainingFamily,
-    TrainingJob,
-)
+from shared.families import TrainingFamily
+from shared.schemas.alerts import AlertsOverview
+from shared.schemas.api import ModelsOverview, PredictBatchResponse, Prediction, Readiness, TrainingJob
+from shared.schemas.base import Label
+from shared.schemas.events import FeedbackRecord
 
 log = logging.getLogger(__name__)
 

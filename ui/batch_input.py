@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from shared.schemas import PredictRequest
+from shared.schemas.api import PredictRequest
 
 SENTIMENT140_COLUMNS = 6  # target,id,date,flag,user,text with no header
 SENTIMENT140_TEXT_AT = 5

@@ -16,7 +16,8 @@ from gateway.deps import AdminRole, CeleryDep, RedisDep, SettingsDep
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE
 from shared.jobs import JobStateConflict, JobStore, QueueFull
 from shared.logging_setup import kv
-from shared.schemas import JobState, TrainingJob, TrainingJobRequest, new_id
+from shared.schemas.api import JobState, TrainingJob, TrainingJobRequest
+from shared.schemas.base import new_id
 from shared.training_params import validate_params
 
 log = logging.getLogger(__name__)

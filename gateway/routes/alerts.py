@@ -13,7 +13,8 @@ from gateway.deps import AnalystRole, RedisDep, SettingsDep
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, decode
 from shared.logging_setup import kv
-from shared.schemas import AlertingStatus, AlertReport, AlertsOverview, MispredictionEntry, MispredictionEvent
+from shared.schemas.alerts import AlertingStatus, AlertReport, AlertsOverview, MispredictionEntry
+from shared.schemas.events import MispredictionEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["alerts"])

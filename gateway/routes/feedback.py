@@ -14,7 +14,9 @@ from shared import redis_keys
 from shared.events import FEEDBACK_STREAM, MISPREDICTIONS_STREAM, STREAM_MAXLEN
 from shared.logging_setup import kv
 from shared.prediction_record import RecordedPrediction, decode_record
-from shared.schemas import FeedbackRecord, FeedbackRequest, MispredictionEvent, new_id, utc_now
+from shared.schemas.api import FeedbackRequest
+from shared.schemas.base import new_id, utc_now
+from shared.schemas.events import FeedbackRecord, MispredictionEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["feedback"])

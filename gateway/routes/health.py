@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from gateway.deps import RedisDep, SettingsDep
 from gateway.inference_client import live_workers
-from shared.schemas import Readiness
+from shared.schemas.api import Readiness
 from shared.storage_budget import memory_state
 from shared.version import package_version
 

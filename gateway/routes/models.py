@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 
 from gateway.deps import AnalystRole, SettingsDep
 from shared.registry import list_versions
-from shared.schemas import ModelsOverview, RegisteredVersion
+from shared.schemas.api import ModelsOverview, RegisteredVersion
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])

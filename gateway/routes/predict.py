@@ -23,7 +23,7 @@ from gateway.batching import Coalescer
 from gateway.inference_client import InferenceClient, InferenceUnavailable, StorageFull
 from gateway.ratelimit import RATE_LIMITED, PredictRateLimit
 from gateway.settings import GatewaySettings
-from shared.schemas import PredictBatchRequest, PredictBatchResponse, Prediction, PredictRequest
+from shared.schemas.api import PredictBatchRequest, PredictBatchResponse, Prediction, PredictRequest
 
 UNAVAILABLE = {
     503: {

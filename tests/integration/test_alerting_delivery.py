@@ -14,7 +14,9 @@ import redis
 from local_stack.processes import ManagedProcess, free_port, start_redis, wait_until
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, publish
-from shared.schemas import AlertReport, MispredictionEvent, utc_now
+from shared.schemas.alerts import AlertReport
+from shared.schemas.base import utc_now
+from shared.schemas.events import MispredictionEvent
 from tests.conftest import SmtpSink, alerting_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,7 +10,7 @@ import redis
 
 from local_stack.processes import wait_until
 from shared import redis_keys
-from shared.schemas import new_id
+from shared.schemas.base import new_id
 from tests.conftest import ANALYST_KEY, SmtpSink, alerting_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,7 +17,9 @@ import redis
 from local_stack.processes import PYTHON, ManagedProcess, free_port, wait_until
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, decode
-from shared.schemas import MispredictionEvent, PredictionRecord, new_id, utc_now
+from shared.schemas.base import new_id, utc_now
+from shared.schemas.calls import PredictionRecord
+from shared.schemas.events import MispredictionEvent
 from tests.conftest import ANALYST_KEY, SmtpSink, Stack, alerting_env, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

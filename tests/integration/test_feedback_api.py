@@ -10,7 +10,9 @@ import redis
 
 from shared import redis_keys
 from shared.events import FEEDBACK_STREAM, MISPREDICTIONS_STREAM, decode
-from shared.schemas import MispredictionEvent, PredictionRecord, new_id, utc_now
+from shared.schemas.base import new_id, utc_now
+from shared.schemas.calls import PredictionRecord
+from shared.schemas.events import MispredictionEvent
 from tests.conftest import ADMIN_KEY, ANALYST_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from local_stack.processes import ManagedProcess, free_port, start_redis, wait_until
 from shared import events, redis_keys
 from shared.registry import EMBEDDING_TYPE_TAG
-from shared.schemas import ModelPromotedEvent
+from shared.schemas.events import ModelPromotedEvent
 from tests.conftest import Stack, start_gateway, start_inference_worker, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

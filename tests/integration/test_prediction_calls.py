@@ -16,7 +16,7 @@ import redis
 
 from shared import redis_keys
 from shared.prediction_record import decode_record
-from shared.schemas import PredictCall, PredictReply
+from shared.schemas.calls import PredictCall, PredictReply
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from local_stack.processes import ManagedProcess, start_service, wait_until
 from shared import events
-from shared.schemas import ModelPromotedEvent
+from shared.schemas.events import ModelPromotedEvent
 from tests.conftest import ADMIN_KEY, ANALYST_KEY, TINY_LSTM_PARAMS, Stack, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

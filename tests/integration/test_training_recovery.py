@@ -13,7 +13,8 @@ import redis
 from shared import redis_keys
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE, make_celery
 from shared.jobs import JobStore
-from shared.schemas import JobState, utc_now
+from shared.schemas.api import JobState
+from shared.schemas.base import utc_now
 from training_worker.leases import JobLease, lease_holder, recover_orphaned_jobs
 
 pytestmark = [pytest.mark.integration]

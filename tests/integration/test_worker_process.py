@@ -18,7 +18,7 @@ import redis
 
 from local_stack.processes import PYTHON, start_redis, wait_until
 from shared import redis_keys
-from shared.schemas import PredictCall, PredictReply
+from shared.schemas.calls import PredictCall, PredictReply
 from tests.conftest import Stack, start_inference_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -16,7 +16,7 @@ import redis
 from local_stack.processes import free_port, start_redis, start_service, wait_until
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, publish
-from shared.schemas import MispredictionEvent
+from shared.schemas.events import MispredictionEvent
 from tests.conftest import ADMIN_KEY, ANALYST_KEY, MODEL_SIGNING_KEY, Stack, alerting_env, start_gateway
 from tests.reliability.conftest import FaultStack, record_fault
 

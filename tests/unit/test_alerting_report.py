@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from alerting.mailer import OutboxMailer, backoff_s
 from alerting.report import build_report, human_duration, render_email
 from alerting.settings import AlertingSettings
-from shared.schemas import MispredictionEvent, ReportedModel
+from shared.schemas.alerts import ReportedModel
+from shared.schemas.events import MispredictionEvent
 
 T0 = datetime(2026, 11, 25, 21, 0, 0, tzinfo=UTC)
 TWEETS = ["@united lost my bag <again>", "@delta great crew & snacks", "@jetblue delayed 3 hours"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shared.prediction_record import decode_record, encode_record
-from shared.schemas import Prediction, PredictionRecord, new_id, utc_now
+from shared.schemas.api import Prediction
+from shared.schemas.base import new_id, utc_now
+from shared.schemas.calls import PredictionRecord
 from shared.storage_budget import is_out_of_memory, memory_state
 
 

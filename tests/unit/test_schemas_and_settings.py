@@ -6,13 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
-from shared.schemas import (
-    MAX_TEXT_CHARS,
-    FeedbackRequest,
-    ModelPromotedEvent,
-    PredictBatchRequest,
-    PredictRequest,
-)
+from shared.schemas.api import FeedbackRequest, PredictBatchRequest, PredictRequest
+from shared.schemas.base import MAX_TEXT_CHARS
+from shared.schemas.events import ModelPromotedEvent
 from shared.training_params import validate_params
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from shared.families import FAMILIES
-from shared.schemas import JobState, ModelsOverview, RegisteredVersion, TrainingJob
+from shared.schemas.api import JobState, ModelsOverview, RegisteredVersion, TrainingJob
 from ui import charts
 from ui.api import ApiError, GatewayClient
 from ui.artifacts import EVALUATION_PLOTS, ArtifactUnavailable, fetch_run_artifact

@@ -6,7 +6,8 @@ import time
 
 import streamlit as st
 
-from shared.schemas import MAX_TEXT_CHARS, Prediction
+from shared.schemas.api import Prediction
+from shared.schemas.base import MAX_TEXT_CHARS
 from ui.api import ApiError
 from ui.components import page_context, show_api_error
 
