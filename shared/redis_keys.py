@@ -18,6 +18,11 @@ PREDICT_CALLS_STREAM = "inference:calls"
 PREDICT_CALLS_GROUP = "inference-workers"
 PREDICT_REPLY_CHANNEL_PREFIX = "inference:replies:"
 PREDICT_REPLY_PREFIX = "inference:reply:"
+# The prediction log's stream: inference workers XADD each read's answered predictions (field `predictions`, a JSON
+# list), the gateway each feedback verdict (field `feedback`); the log writer reads it as one consumer group, writes
+# the database, then XACKs and XDELs what it committed.
+PREDICTION_LOG_STREAM = "prediction-log:entries"
+PREDICTION_LOG_GROUP = "log-writers"
 ALERT_REPORTS_INDEX = "alerts:reports"  # sorted set report_id -> created timestamp
 ALERT_REPORT_PREFIX = "alerts:report:"
 
@@ -59,3 +64,34 @@ TRAINING_RECOVERY_LOCK = "training:recovery-lock"  # one training worker at a ti
 
 def training_job_lease(job_id: str) -> str:
     return TRAINING_JOB_LEASE_PREFIX + job_id
+
+
+# The retraining policy (shared/retraining_policy.py): an admin's pause, the last automatic job, the corrections it
+# already counted, and the slot that holds the rate limit.
+RETRAINING_PAUSE = "retraining:pause"  # JSON PolicyPause
+RETRAINING_LAST_JOB = "retraining:last-automatic-job"  # JSON AutomaticJob
+RETRAINING_COUNTED_CORRECTIONS = "retraining:counted-corrections"  # set of prediction ids
+RETRAINING_SLOT = "retraining:slot"  # report id, expires when the next automatic job may be queued
+
+# Shadow scoring of a challenger (shared/shadow_stats.py): per challenger version, a hash of counters and two capped
+# lists of model-call times; per shadow-scored prediction, both models' labels, kept as long as the prediction.
+SHADOW_STATS_PREFIX = "shadow:stats:"
+SHADOW_LATENCY_PREFIX = "shadow:latency:"
+SHADOW_PREDICTION_PREFIX = "shadow:prediction:"
+MODEL_LIFECYCLE_LOCK_PREFIX = "models:lifecycle-lock:"  # one alias move of a model at a time
+
+
+def shadow_stats(model_name: str, challenger_version: str) -> str:
+    return f"{SHADOW_STATS_PREFIX}{model_name}:{challenger_version}"
+
+
+def shadow_latency(model_name: str, challenger_version: str, role: str) -> str:
+    return f"{SHADOW_LATENCY_PREFIX}{model_name}:{challenger_version}:{role}"
+
+
+def shadow_prediction(prediction_id: str) -> str:
+    return SHADOW_PREDICTION_PREFIX + prediction_id
+
+
+def model_lifecycle_lock(model_name: str) -> str:
+    return MODEL_LIFECYCLE_LOCK_PREFIX + model_name

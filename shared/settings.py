@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Defaults that must never survive outside a developer's laptop.
@@ -28,9 +28,16 @@ class ServiceSettings(BaseSettings):
     bert_model_name: str = "air-paradis-bert"
     champion_alias: str = "champion"
 
-    # How long a recorded prediction stays available for feedback: hours, since every answered tweet holds Redis
-    # memory for this long (docs/reliability.md, "Abuse and Redis's memory budget").
-    prediction_ttl_s: int = 6 * 3600
+    # How long Redis keeps a prediction's record for fast feedback, in hours: every answered tweet holds Redis memory
+    # this long (docs/reliability.md, "Abuse and Redis's memory budget"); older ones are found in the prediction log.
+    prediction_ttl_hours: float = Field(6.0, gt=0)
+    # The prediction log's database (shared/prediction_log/): SQLite on the local disk by default, PostgreSQL
+    # (`postgresql+psycopg://user:password@host/db`) in Compose. The log writer writes it; gateway and training read it.
+    prediction_log_url: str = "sqlite:///.local/prediction-log.db"
+
+    @property
+    def prediction_ttl_s(self) -> int:
+        return max(1, round(self.prediction_ttl_hours * 3600))
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         """Secrets that must be set to a non-default value outside a local environment."""

@@ -1,0 +1,406 @@
+"""PredictionLog: every answered prediction and its feedback in a SQL database (SQLite or PostgreSQL).
+
+Who calls what:
+- the log writer (log_writer/) calls `upgrade()` once, then `write(predictions, feedback)` per batch of stream
+  entries and `delete_older_than(days)` for retention;
+- the gateway calls `get` (feedback on a prediction Redis no longer holds), `query` (GET /predictions),
+  `iter_export` (GET /predictions/export) and `sentiment_stats` (GET /stats/sentiment);
+- training calls `feedback_rows(since)`: analysts' corrections and confirmations as labelled examples.
+Rows come back as `shared.schemas.prediction_log.LoggedPrediction`; times are aware UTC on the way in and out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, create_engine, delete, event, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from shared.prediction_log.airlines import detect_airline
+from shared.prediction_log.tables import PredictionRow
+from shared.schemas.prediction_log import (
+    Bucket,
+    FeedbackExample,
+    FeedbackLogEntry,
+    LoggedPrediction,
+    LoggedPredictionIn,
+    Order,
+    PredictionFilters,
+    SentimentBucket,
+    as_utc,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_PAGE_SIZE = 500
+# The threshold assumed for the uncertainty of a row first known from its feedback, until its own entry arrives.
+_DEFAULT_THRESHOLD = 0.5
+
+
+class InvalidCursor(ValueError):
+    """A cursor this log did not hand out, or one handed out for another order."""
+
+
+def database_url(url: str) -> str:
+    """`url` with the driver this project ships: psycopg (v3) for PostgreSQL."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return as_utc(moment).replace(tzinfo=None)
+
+
+class PredictionLog:
+    """The prediction log behind one SQLAlchemy engine; safe to share between threads."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = database_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(self.url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
+        else:
+            raise ValueError(f"PREDICTION_LOG_URL must be sqlite:///<path> or postgresql+psycopg://..., not {url!r}")
+
+    def describe(self) -> str:
+        """The URL without its password, for logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- schema ----------------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Brings the schema to the newest migration (alembic upgrade head); safe to run on every start."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # --- writes (the log writer) -----------------------------------------------------------------
+
+    def insert_many(self, rows: Iterable[LoggedPredictionIn]) -> int:
+        """Inserts predictions, skipping ids already logged (at-least-once delivery); returns how many were new."""
+        inserted, _ = self.write(rows, [])
+        return inserted
+
+    def record_feedback(
+        self,
+        prediction_id: str,
+        label: str,
+        analyst: str,
+        at: datetime,
+        prediction: LoggedPredictionIn | None = None,
+    ) -> bool:
+        """Sets an analyst's verdict on a logged prediction: its feedback label, who, when, and whether the
+        prediction was wrong (a confirmation, label == the prediction's, is recorded too). Applying it again changes
+        nothing; an older verdict never overwrites a newer one. With `prediction`, a row not yet logged is created
+        from it. Returns whether a row holds the verdict now."""
+        entry_prediction = prediction or LoggedPredictionIn(
+            prediction_id=prediction_id,
+            text="",
+            label="positive",
+            probability_positive=0.5,
+            model_name="",
+            model_version="",
+            created_at=at,
+        )
+        entry = FeedbackLogEntry(prediction=entry_prediction, correct_label=label, analyst=analyst, at=at)
+        _, applied = self.write([], [entry], create_missing=prediction is not None)
+        return applied == 1
+
+    def write(
+        self,
+        predictions: Iterable[LoggedPredictionIn],
+        feedback: Sequence[FeedbackLogEntry],
+        create_missing: bool = True,
+    ) -> tuple[int, int]:
+        """One transaction: inserts `predictions` (idempotent), then applies `feedback` in order.
+        Returns (predictions newly inserted, verdicts that a row now holds)."""
+        values = [_row_values(row) for row in predictions]
+        applied = 0
+        with self.engine.begin() as connection:
+            inserted = 0
+            if values:
+                result = connection.execute(self._insert_predictions(values))
+                inserted = max(result.rowcount, 0)
+            for entry in feedback:
+                if self._apply_verdict(connection, entry):
+                    applied += 1
+                elif create_missing:
+                    connection.execute(self._insert_predictions([_row_values(entry.prediction)]))
+                    applied += int(self._apply_verdict(connection, entry))
+        return inserted, applied
+
+    def _insert_predictions(self, values: list[dict[str, Any]]) -> Any:
+        statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow).values(values)
+        # A row first made from its feedback takes its prediction's own fields when that entry arrives; any other
+        # repeat of an id is a redelivery and changes nothing.
+        return statement.on_conflict_do_update(
+            index_elements=[PredictionRow.prediction_id],
+            set_={
+                "threshold": statement.excluded.threshold,
+                "uncertainty": statement.excluded.uncertainty,
+                "caller": statement.excluded.caller,
+                "created_at": statement.excluded.created_at,
+                "request_id": statement.excluded.request_id,
+            },
+            where=and_(PredictionRow.threshold.is_(None), statement.excluded.threshold.is_not(None)),
+        )
+
+    @staticmethod
+    def _apply_verdict(connection: Any, entry: FeedbackLogEntry) -> bool:
+        at = _naive_utc(entry.at)
+        result = connection.execute(
+            update(PredictionRow)
+            .where(PredictionRow.prediction_id == entry.prediction.prediction_id)
+            .where(or_(PredictionRow.feedback_at.is_(None), PredictionRow.feedback_at <= at))
+            .values(
+                feedback_label=entry.correct_label,
+                feedback_by=entry.analyst,
+                feedback_at=at,
+                is_misprediction=PredictionRow.label != entry.correct_label,
+            )
+        )
+        if result.rowcount:
+            return True
+        # A newer verdict is already there: this one is applied, in the sense that the row holds the latest.
+        exists = connection.execute(
+            select(PredictionRow.prediction_id).where(PredictionRow.prediction_id == entry.prediction.prediction_id)
+        ).first()
+        return exists is not None
+
+    def delete_older_than(self, days: float, export_to: Path | None = None, now: datetime | None = None) -> int:
+        """Deletes rows logged more than `days` ago, after appending them to the CSV file `export_to` if given.
+        Returns how many were deleted."""
+        cutoff = _naive_utc(now or datetime.now(UTC)) - timedelta(days=days)
+        if export_to is not None:
+            from shared.prediction_log.export import append_csv
+
+            filters = PredictionFilters(created_to=cutoff.replace(tzinfo=UTC))
+            append_csv(export_to, self.iter_export(filters))
+        with self.engine.begin() as connection:
+            result = connection.execute(delete(PredictionRow).where(PredictionRow.created_at < cutoff))
+        return max(result.rowcount, 0)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def get(self, prediction_id: str) -> LoggedPrediction | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(_select().where(PredictionRow.prediction_id == prediction_id)).mappings().first()
+        return _logged(row) if row else None
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(PredictionRow)).scalar_one())
+
+    def query(
+        self,
+        filters: PredictionFilters | None = None,
+        order: Order = "newest",
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[LoggedPrediction], str | None]:
+        """One page of logged predictions: newest first, or nearest the threshold first ("uncertainty"), and the
+        opaque cursor of the next page (None on the last). InvalidCursor for a cursor of another order or log."""
+        if order not in ("newest", "uncertainty"):
+            raise ValueError(f"order must be 'newest' or 'uncertainty', not {order!r}")
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        statement = _select().where(*_conditions(filters or PredictionFilters()))
+        if order == "newest":
+            keys = (PredictionRow.created_at, PredictionRow.prediction_id)
+            statement = statement.order_by(PredictionRow.created_at.desc(), PredictionRow.prediction_id.desc())
+        else:
+            keys = (PredictionRow.uncertainty, PredictionRow.prediction_id)
+            statement = statement.order_by(PredictionRow.uncertainty.asc(), PredictionRow.prediction_id.asc())
+        if cursor is not None:
+            after = _decode_cursor(cursor, order)
+            position = tuple_(*keys)
+            statement = statement.where(position < tuple_(*after) if order == "newest" else position > tuple_(*after))
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement.limit(limit + 1)).mappings().all()
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = _encode_cursor(order, rows[-1])
+        return [_logged(row) for row in rows], next_cursor
+
+    def iter_export(
+        self, filters: PredictionFilters | None = None, batch_size: int = 2000
+    ) -> Iterator[LoggedPrediction]:
+        """Every row matching `filters`, oldest first, read in batches (never the whole range in memory)."""
+        conditions = _conditions(filters or PredictionFilters())
+        after: tuple[datetime, str] | None = None
+        while True:
+            statement = _select().where(*conditions)
+            if after is not None:
+                statement = statement.where(
+                    tuple_(PredictionRow.created_at, PredictionRow.prediction_id) > tuple_(*after)
+                )
+            statement = statement.order_by(PredictionRow.created_at, PredictionRow.prediction_id).limit(batch_size)
+            with self.engine.connect() as connection:
+                rows = connection.execute(statement).mappings().all()
+            yield from (_logged(row) for row in rows)
+            if len(rows) < batch_size:
+                return
+            after = (rows[-1]["created_at"], rows[-1]["prediction_id"])
+
+    def sentiment_stats(
+        self, bucket: Bucket, created_from: datetime, created_to: datetime, airline: str | None = None
+    ) -> list[SentimentBucket]:
+        """Per time bucket (hour or day, UTC) and model version: predictions, positive share, flag rate."""
+        if bucket not in ("hour", "day"):
+            raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+        if self.dialect == "postgresql":
+            start = func.date_trunc(bucket, PredictionRow.created_at)
+        else:
+            start = func.strftime(
+                "%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00", PredictionRow.created_at
+            )
+        positive = func.sum(case((PredictionRow.label == "positive", 1), else_=0))
+        flagged = func.sum(case((PredictionRow.is_misprediction.is_(True), 1), else_=0))
+        filters = PredictionFilters(created_from=created_from, created_to=created_to, airline=airline)
+        statement = (
+            select(start.label("bucket_start"), PredictionRow.model_version, func.count(), positive, flagged)
+            .where(*_conditions(filters))
+            .group_by(start, PredictionRow.model_version)
+            .order_by(start, PredictionRow.model_version)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        buckets = []
+        for bucket_start, model_version, count, positives, flags in rows:
+            moment = bucket_start if isinstance(bucket_start, datetime) else datetime.fromisoformat(bucket_start)
+            buckets.append(
+                SentimentBucket(
+                    bucket_start=as_utc(moment),
+                    model_version=model_version,
+                    count=count,
+                    positive=int(positives or 0),
+                    positive_share=(positives or 0) / count,
+                    flagged=int(flags or 0),
+                    flag_rate=(flags or 0) / count,
+                )
+            )
+        return buckets
+
+    def feedback_rows(self, since: datetime | None = None) -> list[FeedbackExample]:
+        """Analysts' verdicts as labelled examples, oldest first: corrections (is_misprediction) and confirmations."""
+        statement = _select().where(PredictionRow.feedback_label.is_not(None))
+        if since is not None:
+            statement = statement.where(PredictionRow.feedback_at >= _naive_utc(since))
+        statement = statement.order_by(PredictionRow.feedback_at, PredictionRow.prediction_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [
+            FeedbackExample(
+                prediction_id=row["prediction_id"],
+                text=row["text"],
+                label=row["feedback_label"],
+                predicted_label=row["label"],
+                is_misprediction=bool(row["is_misprediction"]),
+                analyst=row["feedback_by"],
+                at=as_utc(row["feedback_at"]),
+            )
+            for row in rows
+            if row["text"]  # a verdict on a row whose prediction never arrived carries no tweet to learn from
+        ]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: the gateway's reads never wait for the writer's batch, nor the writer for a long export.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _row_values(row: LoggedPredictionIn) -> dict[str, Any]:
+    threshold = row.threshold if row.threshold is not None else _DEFAULT_THRESHOLD
+    return {
+        "prediction_id": row.prediction_id,
+        "text": row.text,
+        "label": row.label,
+        "probability_positive": row.probability_positive,
+        "threshold": row.threshold,
+        "uncertainty": abs(row.probability_positive - threshold),
+        "model_name": row.model_name,
+        "model_version": row.model_version,
+        "request_id": row.request_id,
+        "caller": row.caller,
+        "airline": detect_airline(row.text),
+        "created_at": _naive_utc(row.created_at),
+    }
+
+
+def _select() -> Any:
+    return select(PredictionRow.__table__)
+
+
+def _logged(row: Mapping[str, Any]) -> LoggedPrediction:
+    return LoggedPrediction.model_validate(dict(row))
+
+
+def _conditions(filters: PredictionFilters) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.created_from is not None:
+        conditions.append(PredictionRow.created_at >= _naive_utc(filters.created_from))
+    if filters.created_to is not None:
+        conditions.append(PredictionRow.created_at < _naive_utc(filters.created_to))
+    if filters.label is not None:
+        conditions.append(PredictionRow.label == filters.label)
+    if filters.model_version is not None:
+        conditions.append(PredictionRow.model_version == filters.model_version)
+    if filters.flagged is True:
+        conditions.append(PredictionRow.is_misprediction.is_(True))
+    elif filters.flagged is False:
+        conditions.append(or_(PredictionRow.is_misprediction.is_(None), PredictionRow.is_misprediction.is_(False)))
+    if filters.airline is not None:
+        conditions.append(PredictionRow.airline == filters.airline.lower())
+    if filters.text_contains is not None:
+        conditions.append(PredictionRow.text.icontains(filters.text_contains, autoescape=True))
+    return conditions
+
+
+def _encode_cursor(order: Order, row: Mapping[str, Any]) -> str:
+    key: Any = row["created_at"].isoformat() if order == "newest" else row["uncertainty"]
+    raw = json.dumps([order, key, row["prediction_id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order: Order) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_order, key, prediction_id = json.loads(raw)
+        if cursor_order != order:
+            raise InvalidCursor(f"this cursor belongs to order={cursor_order}: pass the same order as the first page")
+        if not isinstance(prediction_id, str):
+            raise TypeError
+        if order == "newest":
+            return datetime.fromisoformat(key), prediction_id
+        return float(key), prediction_id
+    except InvalidCursor:
+        raise
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidCursor("unreadable cursor: pass the next_cursor of a previous page unchanged") from None
