@@ -18,6 +18,7 @@ from shared.schemas.alerts import AlertReport
 from shared.schemas.base import utc_now
 from shared.schemas.events import MispredictionEvent
 from tests.conftest import SmtpSink, alerting_env
+from tests.factories import make_misprediction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,17 +35,8 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, redis.Redis]]:
 
 def flag(client: redis.Redis, text: str, seconds_ago: float = 0) -> MispredictionEvent:
     """What the gateway publishes when an analyst corrects a prediction."""
-    event = MispredictionEvent(
-        prediction_id=f"pred-{text[:8]}",
-        feedback_id=f"fb-{text[:8]}",
-        text=text,
-        predicted_label="positive",
-        probability_positive=0.83,
-        correct_label="negative",
-        model_name="air-paradis-lstm",
-        model_version="7",
-        analyst="analyst",
-        occurred_at=utc_now() - timedelta(seconds=seconds_ago),
+    event = make_misprediction(
+        text, text[:8], utc_now() - timedelta(seconds=seconds_ago), probability_positive=0.83, model_version="7"
     )
     publish(client, MISPREDICTIONS_STREAM, event)
     return event

@@ -18,9 +18,8 @@ from local_stack.processes import ManagedProcess, free_port, start_redis, wait_u
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, publish
 from shared.schemas.alerts import AlertReport
-from shared.schemas.base import utc_now
-from shared.schemas.events import MispredictionEvent
 from tests.conftest import alerting_env
+from tests.factories import make_misprediction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,18 +81,7 @@ def flag(client: redis.Redis, number: int, text: str) -> None:
     publish(
         client,
         MISPREDICTIONS_STREAM,
-        MispredictionEvent(
-            prediction_id=f"pred-{number}",
-            feedback_id=f"fb-{number}",
-            text=text,
-            predicted_label="positive",
-            probability_positive=0.8,
-            correct_label="negative",
-            model_name="air-paradis-lstm",
-            model_version="4",
-            analyst="alice",
-            occurred_at=utc_now(),
-        ),
+        make_misprediction(text, number, analyst="alice"),
     )
 
 

@@ -17,10 +17,10 @@ import redis
 from local_stack.processes import PYTHON, ManagedProcess, free_port, wait_until
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, decode
-from shared.schemas.base import new_id, utc_now
-from shared.schemas.calls import PredictionRecord
+from shared.schemas.base import new_id
 from shared.schemas.events import MispredictionEvent
 from tests.conftest import ANALYST_KEY, SmtpSink, Stack, alerting_env, start_gateway
+from tests.factories import make_prediction_record, store_prediction_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,19 +64,7 @@ def client(stack: Stack) -> Iterator[redis.Redis]:
 
 def recorded_prediction(client: redis.Redis, text: str, label: str = "positive") -> str:
     """A prediction as the inference worker records it (that path is tested in test_predict_path)."""
-    prediction_id = new_id()
-    record = PredictionRecord(
-        prediction_id=prediction_id,
-        label=label,
-        probability_positive=0.9 if label == "positive" else 0.1,
-        model_name="air-paradis-lstm",
-        model_version="1",
-        embedding_type="word2vec",
-        text=text,
-        created_at=utc_now(),
-    )
-    client.set(redis_keys.prediction(prediction_id), record.model_dump_json(), ex=600)
-    return prediction_id
+    return store_prediction_record(client, make_prediction_record(text, label))
 
 
 def flag(url: str, who: str, prediction_id: str, label: str) -> httpx.Response:

@@ -10,10 +10,9 @@ import redis
 
 from shared import redis_keys
 from shared.events import FEEDBACK_STREAM, MISPREDICTIONS_STREAM, decode
-from shared.schemas.base import new_id, utc_now
-from shared.schemas.calls import PredictionRecord
 from shared.schemas.events import MispredictionEvent
 from tests.conftest import ADMIN_KEY, ANALYST_KEY
+from tests.factories import make_prediction_record, store_prediction_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,19 +26,7 @@ def client(stack) -> redis.Redis:
 
 def recorded_prediction(client: redis.Redis, text: str, label: str = "positive", probability: float = 0.9) -> str:
     """A prediction as the inference worker records it (the path itself is tested in test_predict_path)."""
-    prediction_id = new_id()
-    record = PredictionRecord(
-        prediction_id=prediction_id,
-        label=label,
-        probability_positive=probability,
-        model_name="air-paradis-lstm",
-        model_version="1",
-        embedding_type="word2vec",
-        text=text,
-        created_at=utc_now(),
-    )
-    client.set(redis_keys.prediction(prediction_id), record.model_dump_json(), ex=600)
-    return prediction_id
+    return store_prediction_record(client, make_prediction_record(text, label, probability_positive=probability))
 
 
 def events_for(client: redis.Redis, prediction_id: str) -> list[MispredictionEvent]:

@@ -16,8 +16,8 @@ import redis
 from local_stack.processes import free_port, start_redis, start_service, wait_until
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, publish
-from shared.schemas.events import MispredictionEvent
 from tests.conftest import ADMIN_KEY, ANALYST_KEY, MODEL_SIGNING_KEY, Stack, alerting_env, start_gateway
+from tests.factories import make_misprediction
 from tests.reliability.conftest import FaultStack, record_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -73,17 +73,7 @@ def flag(client: redis.Redis, index: int) -> None:
     publish(
         client,
         MISPREDICTIONS_STREAM,
-        MispredictionEvent(
-            prediction_id=f"secret-test-{index}",
-            feedback_id=f"secret-fb-{index}",
-            text=f"@united delayed again ({index})",
-            predicted_label="positive",
-            probability_positive=0.9,
-            correct_label="negative",
-            model_name="air-paradis-lstm",
-            model_version="1",
-            analyst="analyst",
-        ),
+        make_misprediction(f"@united delayed again ({index})", f"secret-test-{index}"),
     )
 
 

@@ -14,6 +14,7 @@ from alerting.report import build_report, human_duration, render_email
 from alerting.settings import AlertingSettings
 from shared.schemas.alerts import ReportedModel
 from shared.schemas.events import MispredictionEvent
+from tests.factories import make_misprediction
 
 T0 = datetime(2026, 11, 25, 21, 0, 0, tzinfo=UTC)
 TWEETS = ["@united lost my bag <again>", "@delta great crew & snacks", "@jetblue delayed 3 hours"]
@@ -21,16 +22,14 @@ TWEETS = ["@united lost my bag <again>", "@delta great crew & snacks", "@jetblue
 
 def _events() -> list[MispredictionEvent]:
     return [
-        MispredictionEvent(
+        make_misprediction(
+            text,
             prediction_id=f"p{n}",
             feedback_id=f"f{n}",
-            text=text,
             predicted_label="positive" if n != 1 else "negative",
             probability_positive=0.91 if n != 1 else 0.12,
             correct_label="negative" if n != 1 else "positive",
-            model_name="air-paradis-lstm",
             model_version="3",
-            analyst="analyst",
             occurred_at=T0 + timedelta(seconds=40 * n),
         )
         for n, text in enumerate(TWEETS)

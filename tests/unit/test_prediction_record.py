@@ -5,29 +5,15 @@ from __future__ import annotations
 import pytest
 
 from shared.prediction_record import decode_record, encode_record
-from shared.schemas.api import Prediction
-from shared.schemas.base import new_id, utc_now
+from shared.schemas.base import utc_now
 from shared.schemas.calls import PredictionRecord
 from shared.storage_budget import is_out_of_memory, memory_state
-
-
-def prediction(label: str = "negative") -> Prediction:
-    fields = {
-        "prediction_id": new_id(),
-        "label": label,
-        "probability_positive": 0.123457,
-        "model_name": "air-paradis-lstm",
-        "model_version": "7",
-        "embedding_type": "word2vec",
-    }
-    if "threshold" in Prediction.model_fields:
-        fields["threshold"] = 0.5
-    return Prediction(**fields)
+from tests.factories import make_prediction
 
 
 @pytest.mark.parametrize("request_id", ["req-1", None])
 def test_a_record_round_trips_with_only_what_feedback_reads(request_id: str | None) -> None:
-    made = prediction()
+    made = make_prediction()
     raw = encode_record(made, "@united lost my bag 😡", request_id)
     assert "prediction_id" not in raw and "😡" in raw  # the id is in the key; UTF-8 rather than \u escapes
     record = decode_record(made.prediction_id, raw.encode())
@@ -43,7 +29,7 @@ def test_a_record_round_trips_with_only_what_feedback_reads(request_id: str | No
 
 
 def test_a_record_in_the_earlier_form_is_still_read() -> None:
-    made = prediction("positive")
+    made = make_prediction(label="positive")
     fields = {**made.model_dump(), "text": "great crew", "created_at": utc_now(), "request_id": "r"}
     earlier = PredictionRecord.model_validate(fields).model_dump_json()
     record = decode_record(made.prediction_id, earlier)
