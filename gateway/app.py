@@ -15,10 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import metrics
 from gateway.middleware import AccessMiddleware, BodySizeLimitMiddleware
-from gateway.routes import admin, alerts, feedback, health, models, predict
+from gateway.routes import admin, alerts, feedback, health, models, predict, retraining_policy
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
+from shared.feedback import FeedbackStore
 from shared.heap import freeze_long_lived
+from shared.jobs import JobStore
 from shared.logging_setup import configure_logging
 from shared.redis_client import connect
 from shared.version import package_version
@@ -35,6 +37,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.redis = connect(settings.redis_url)
         app.state.celery = make_celery("gateway", settings.redis_url)
+        app.state.feedback_store = FeedbackStore(app.state.redis)
+        app.state.job_store = JobStore(app.state.redis)
         pause_ms = freeze_long_lived()
         log.info(
             "gateway started environment=%s redis=%s heap_freeze_ms=%.0f",
@@ -56,7 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    for routes in (health, metrics, predict, feedback, alerts, admin, models):
+    for routes in (health, metrics, predict, feedback, alerts, admin, retraining_policy, models):
         app.include_router(routes.router)
     if settings.cors_origins:
         app.add_middleware(

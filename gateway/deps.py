@@ -1,4 +1,5 @@
-"""Dependencies declared once: settings, Redis, Celery, and the caller (name, role) from the `X-API-Key` header."""
+"""Dependencies declared once: settings, Redis, Celery, the stores, and the caller (name, role) from the `X-API-Key`
+header."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from fastapi.security import APIKeyHeader
 
 from gateway.api_keys import Caller, Role
 from gateway.settings import GatewaySettings
+from shared.feedback import FeedbackStore
+from shared.jobs import JobStore
 
 API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Analyst or admin API key.")
@@ -28,9 +31,19 @@ def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
+def get_feedback_store(request: Request) -> FeedbackStore:
+    return request.app.state.feedback_store
+
+
+def get_job_store(request: Request) -> JobStore:
+    return request.app.state.job_store
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings_dep)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+FeedbackStoreDep = Annotated[FeedbackStore, Depends(get_feedback_store)]
+JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 
 
 def caller_of_key(api_key: str | None, settings: GatewaySettings) -> Caller | None:

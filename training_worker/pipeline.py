@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -12,7 +11,7 @@ import mlflow
 import redis
 from mlflow import MlflowClient
 
-from shared import redis_keys
+from shared.feedback import FeedbackStore
 from shared.logging_setup import kv
 from shared.training_params import validate_params
 from training_worker.datasets import load_dataset
@@ -38,12 +37,8 @@ class TrainingOutcome:
 
 def feedback_corrections(redis_client: redis.Redis) -> tuple[list[str], list[int]]:
     """Analysts' corrected tweets, stored by the gateway's feedback route."""
-    texts, labels = [], []
-    for raw in redis_client.hvals(redis_keys.FEEDBACK_CORRECTIONS):
-        row = json.loads(raw)
-        texts.append(row["text"])
-        labels.append(1 if row["label"] == "positive" else 0)
-    return texts, labels
+    corrections = FeedbackStore(redis_client).corrections()
+    return [c.text for c in corrections], [1 if c.label == "positive" else 0 for c in corrections]
 
 
 def prepare_split(params: Any, redis_client: redis.Redis | None) -> Split:

@@ -12,9 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
-from gateway.deps import AdminRole, CeleryDep, RedisDep, SettingsDep
+from gateway.deps import AdminRole, CeleryDep, JobStoreDep, SettingsDep
+from gateway.errors import unavailable
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE
-from shared.jobs import JobStateConflict, JobStore, QueueFull
+from shared.jobs import JobStateConflict, QueueFull
 from shared.logging_setup import kv
 from shared.schemas.api import JobState, TrainingJob, TrainingJobRequest
 from shared.schemas.base import new_id
@@ -29,14 +30,6 @@ AUTH = {
     503: {"description": "Redis is unreachable; see Retry-After."},
 }
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-
-
-def _unavailable(what: str, retry_after_s: int) -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        f"{what}; retry in {retry_after_s} s",
-        headers={"Retry-After": str(retry_after_s)},
-    )
 
 
 def _params_error(exc: ValidationError) -> RequestValidationError:
@@ -64,7 +57,7 @@ def create_training_job(
     request: Request,
     role: AdminRole,
     settings: SettingsDep,
-    redis_client: RedisDep,
+    store: JobStoreDep,
     celery: CeleryDep,
 ) -> TrainingJob:
     """Queue one training run of a family; answers at once with the job to follow at GET /admin/training-jobs/{id}."""
@@ -72,7 +65,6 @@ def create_training_job(
         params = validate_params(body.family, body.params, data_dir=settings.data_dir)
     except ValidationError as exc:
         raise _params_error(exc) from None
-    store = JobStore(redis_client)
     request_id = getattr(request.state, "request_id", None)
     task_id = new_id()
     try:
@@ -87,7 +79,7 @@ def create_training_job(
         log.warning("training job refused, queue full %s", kv(family=body.family, request_id=request_id))
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from None
     except (redis.RedisError, OSError) as exc:
-        raise _unavailable("Redis is unreachable, the job was not created", settings.retry_after_s) from exc
+        raise unavailable("Redis is unreachable, the job was not created", settings.retry_after_s) from exc
     try:
         celery.send_task(TRAIN_TASK, args=[job.job_id], queue=TRAINING_QUEUE, task_id=task_id, retry=True)
     except (OperationalError, redis.RedisError, OSError) as exc:
@@ -96,7 +88,7 @@ def create_training_job(
             store.mark_failed(job.job_id, f"could not be queued: {exc.__class__.__name__}")
         except (redis.RedisError, OSError):
             log.exception("job could not be marked failed %s", kv(job_id=job.job_id))
-        raise _unavailable("the training queue is unreachable, the job was not queued", settings.retry_after_s) from exc
+        raise unavailable("the training queue is unreachable, the job was not queued", settings.retry_after_s) from exc
     log.info("training job queued %s", kv(job_id=job.job_id, family=job.family, request_id=request_id))
     return job
 
@@ -105,14 +97,14 @@ def create_training_job(
 def list_training_jobs(
     role: AdminRole,
     settings: SettingsDep,
-    redis_client: RedisDep,
+    store: JobStoreDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest first, at most this many.")] = 100,
 ) -> list[TrainingJob]:
     """Training jobs, newest first."""
     try:
-        return JobStore(redis_client).list(limit)
+        return store.list(limit)
     except (redis.RedisError, OSError) as exc:
-        raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
+        raise unavailable("Redis is unreachable", settings.retry_after_s) from exc
 
 
 @router.get(
@@ -120,12 +112,12 @@ def list_training_jobs(
     response_model=TrainingJob,
     responses={**AUTH, 404: {"description": "No training job with this id."}},
 )
-def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, redis_client: RedisDep) -> TrainingJob:
+def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, store: JobStoreDep) -> TrainingJob:
     """State (queued, running, succeeded, failed, cancelled), progress, MLflow run id, metrics, promotion."""
     try:
-        job = JobStore(redis_client).get(job_id)
+        job = store.get(job_id)
     except (redis.RedisError, OSError) as exc:
-        raise _unavailable("Redis is unreachable", settings.retry_after_s) from exc
+        raise unavailable("Redis is unreachable", settings.retry_after_s) from exc
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs")
     return job
@@ -145,11 +137,10 @@ def cancel_training_job(
     request: Request,
     role: AdminRole,
     settings: SettingsDep,
-    redis_client: RedisDep,
+    store: JobStoreDep,
     celery: CeleryDep,
 ) -> TrainingJob:
     """Cancel a queued or running job: a running one's worker process is terminated and takes the next job."""
-    store = JobStore(redis_client)
     try:
         previous, job = store.cancel(job_id, "cancelled by an admin")
     except KeyError:
@@ -162,7 +153,7 @@ def cancel_training_job(
             f"training job {job_id!r} is already {exc.job.state.value}: only queued or running jobs can be cancelled",
         ) from None
     except (redis.RedisError, OSError) as exc:
-        raise _unavailable("Redis is unreachable, the job was not cancelled", settings.retry_after_s) from exc
+        raise unavailable("Redis is unreachable, the job was not cancelled", settings.retry_after_s) from exc
     request_id = getattr(request.state, "request_id", None)
     if previous == JobState.running and job.task_id:
         try:

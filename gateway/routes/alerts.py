@@ -6,10 +6,11 @@ import logging
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
 from gateway.deps import AnalystRole, RedisDep, SettingsDep
+from gateway.errors import unavailable
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, decode
 from shared.logging_setup import kv
@@ -70,11 +71,7 @@ def alerts(
         unsent = int(redis_client.scard(redis_keys.ALERT_REPORTS_UNSENT))
         raw_status = redis_client.get(redis_keys.ALERTING_HEARTBEAT)
     except (redis.RedisError, OSError) as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"Redis is unreachable; retry in {settings.retry_after_s} s",
-            headers={"Retry-After": str(settings.retry_after_s)},
-        ) from exc
+        raise unavailable("Redis is unreachable", settings.retry_after_s) from exc
     alerting = None
     if raw_status is not None:
         try:
