@@ -12,7 +12,7 @@ done
 COMMON=(--quiet -p 3.11 "${FIND_LINKS[@]}" --override requirements/torch-cpu.txt --no-emit-find-links)
 
 $UV pip compile pyproject.toml --all-extras "${COMMON[@]}" -o requirements/all.lock
-for extra in gateway inference training alerting ui; do
+for extra in gateway inference training alerting log-writer ui; do
   $UV pip compile pyproject.toml --extra "$extra" "${COMMON[@]}" -c requirements/all.lock -o "requirements/$extra.lock"
 done
 $UV pip compile compose/mlflow/requirements.in "${COMMON[@]}" -c requirements/all.lock -o requirements/mlflow.lock
