@@ -79,6 +79,19 @@ def _model_lines(report: AlertReport) -> list[str]:
     return lines
 
 
+def retraining_line(report: AlertReport) -> str:
+    """Whether the report queued a training job, with the job's link, or why it did not."""
+    outcome = report.retraining
+    if outcome is None:
+        return "Retraining: not decided."
+    if outcome.queued:
+        return (
+            f"Retraining: queued {outcome.family} job {outcome.job_id}, analysts' corrections included "
+            f"({outcome.reason}): {outcome.job_url}"
+        )
+    return f"Retraining: no job queued: {outcome.reason}."
+
+
 def render_text(report: AlertReport) -> str:
     span = (report.window_end - report.window_start).total_seconds()
     lines = [
@@ -88,6 +101,7 @@ def render_text(report: AlertReport) -> str:
         f"Flagged by: {flagged_by(report)}.",
         "",
         *_model_lines(report),
+        retraining_line(report),
         "",
     ]
     for number, event in enumerate(report.events, start=1):
@@ -113,6 +127,14 @@ def render_html(report: AlertReport) -> str:
         + "</li>"
         for m in report.models
     )
+    outcome = report.retraining
+    if outcome is not None and outcome.queued and outcome.job_url:
+        retraining = (
+            f'Retraining: queued {esc(outcome.family or "")} job <a href="{esc(outcome.job_url)}">'
+            f"{esc(outcome.job_id or '')}</a>, analysts' corrections included ({esc(outcome.reason)})."
+        )
+    else:
+        retraining = esc(retraining_line(report))
     rows = "".join(
         "<tr>"
         f"<td>{number}</td><td>{esc(e.text)}</td>"
@@ -130,6 +152,7 @@ def render_html(report: AlertReport) -> str:
         f"From {esc(_when(report.window_start))} to {esc(_when(report.window_end))}.</p>"
         f"<p>Flagged by: {esc(flagged_by(report))}.</p>"
         f"<ul>{models}</ul>"
+        f"<p>{retraining}</p>"
         '<table border="1" cellpadding="4" cellspacing="0">'
         "<tr><th>#</th><th>Tweet</th><th>Predicted (prob. positive)</th><th>Corrected</th><th>Model</th>"
         "<th>Analyst</th><th>Flagged at</th></tr>"

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from shared import redis_keys
-from shared.schemas.api import JobState, TrainingJob
+from shared.schemas.api import JobState, JobTrigger, TrainingJob
 from shared.schemas.base import new_id, utc_now
 
 ACTIVE_STATES = frozenset({JobState.queued, JobState.running})
@@ -81,14 +81,26 @@ class JobStore:
         self._create_capped = client.register_script(_CREATE_CAPPED)
 
     @staticmethod
-    def _new(family: str, params: dict[str, Any], task_id: str | None) -> TrainingJob:
+    def _new(family: str, params: dict[str, Any], task_id: str | None, triggered_by: JobTrigger | None) -> TrainingJob:
         now = utc_now()
         return TrainingJob(
-            job_id=new_id(), family=family, params=params, task_id=task_id, created_at=now, updated_at=now
+            job_id=new_id(),
+            family=family,
+            params=params,
+            task_id=task_id,
+            triggered_by=triggered_by,
+            created_at=now,
+            updated_at=now,
         )
 
-    def create(self, family: str, params: dict[str, Any], task_id: str | None = None) -> TrainingJob:
-        job = self._new(family, params, task_id)
+    def create(
+        self,
+        family: str,
+        params: dict[str, Any],
+        task_id: str | None = None,
+        triggered_by: JobTrigger | None = None,
+    ) -> TrainingJob:
+        job = self._new(family, params, task_id, triggered_by)
         pipe = self._redis.pipeline()
         pipe.set(redis_keys.training_job(job.job_id), job.model_dump_json())
         pipe.zadd(redis_keys.TRAINING_JOBS_INDEX, {job.job_id: job.created_at.timestamp()})
@@ -97,10 +109,16 @@ class JobStore:
         return job
 
     def create_capped(
-        self, family: str, params: dict[str, Any], max_per_family: int, max_total: int, task_id: str | None = None
+        self,
+        family: str,
+        params: dict[str, Any],
+        max_per_family: int,
+        max_total: int,
+        task_id: str | None = None,
+        triggered_by: JobTrigger | None = None,
     ) -> TrainingJob:
         """Create a queued job unless `max_per_family` jobs of its family or `max_total` jobs are queued already."""
-        job = self._new(family, params, task_id)
+        job = self._new(family, params, task_id, triggered_by)
         created, same, total = self._create_capped(
             keys=[
                 redis_keys.TRAINING_JOBS_ACTIVE,

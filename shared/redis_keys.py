@@ -95,3 +95,18 @@ def shadow_prediction(prediction_id: str) -> str:
 
 def model_lifecycle_lock(model_name: str) -> str:
     return MODEL_LIFECYCLE_LOCK_PREFIX + model_name
+
+
+INFERENCE_DRIFT_PREFIX = "inference:drift:"  # JSON WorkerDrift of one process, expires with its heartbeat
+DRIFT_REPORT_PREFIX = "alerts:drift-report:"
+DRIFT_REPORTS_INDEX = "alerts:drift-reports"  # sorted set report_id -> created timestamp
+DRIFT_REPORTS_UNSENT = "alerts:drift-reports:unsent"
+DRIFT_REPORT_COOLDOWN_PREFIX = "alerts:drift-cooldown:"  # one per model version, expires with the cooldown
+
+
+def inference_drift(worker_id: str) -> str:
+    return INFERENCE_DRIFT_PREFIX + worker_id
+
+
+def drift_report_cooldown(model_name: str, model_version: str) -> str:
+    return f"{DRIFT_REPORT_COOLDOWN_PREFIX}{model_name}:{model_version}"

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from shared.schemas.events import MispredictionEvent
+from shared.schemas.retraining import RetrainingOutcome, RetrainingPolicy
 
 
 class AlertReportState(StrEnum):
@@ -24,19 +25,12 @@ class ReportedModel(BaseModel):
     run_url: str | None = None
 
 
-class AlertReport(BaseModel):
-    """One email about a burst of mispredictions; stored before it is sent so that a crash never loses it."""
+class MailedReport(BaseModel):
+    """An email alerting sends: stored before it is sent so that a crash never loses it, then sent once."""
 
     report_id: str
     state: AlertReportState = AlertReportState.pending
     subject: str
-    stream_ids: list[str]
-    events: list[MispredictionEvent]
-    models: list[ReportedModel] = Field(default_factory=list)
-    threshold: int
-    window_s: float
-    window_start: datetime
-    window_end: datetime
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
@@ -47,6 +41,20 @@ class AlertReport(BaseModel):
     sent_at: datetime | None = None
 
 
+class AlertReport(MailedReport):
+    """One email about a burst of mispredictions."""
+
+    stream_ids: list[str]
+    events: list[MispredictionEvent]
+    models: list[ReportedModel] = Field(default_factory=list)
+    threshold: int
+    window_s: float
+    window_start: datetime
+    window_end: datetime
+    # Decided once, before the first send, so that the email says whether a job was queued.
+    retraining: RetrainingOutcome | None = None
+
+
 class AlertingStatus(BaseModel):
     """The alerting process's heartbeat: its rule and where its mail goes."""
 
@@ -55,6 +63,7 @@ class AlertingStatus(BaseModel):
     window_s: float
     cooldown_s: float
     delivery: Literal["smtp", "outbox"]
+    retraining: RetrainingPolicy | None = None
     seen_at: datetime
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -76,6 +76,15 @@ class JobState(StrEnum):
 FINISHED_JOB_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled})
 
 
+class JobTrigger(BaseModel):
+    """Who queued a training job: an admin (by the name their key carries) or alerting's retraining policy, for
+    one alert report."""
+
+    kind: Literal["admin", "alert"]
+    by: str = Field(..., description="The admin's key name, or `alerting`.")
+    report_id: str | None = Field(None, description="The alert report that queued the job (kind `alert`).")
+
+
 class TrainingJob(BaseModel):
     job_id: str
     family: TrainingFamily
@@ -95,6 +104,8 @@ class TrainingJob(BaseModel):
     attempts: int = 0
     # The Celery task id of the message that runs (or will run) this job: what a cancellation revokes.
     task_id: str | None = None
+    # None on jobs recorded before triggers were.
+    triggered_by: JobTrigger | None = None
     created_at: datetime
     updated_at: datetime
 
