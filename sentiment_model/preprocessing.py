@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from functools import lru_cache
 
 import emoji
 import simplemma
@@ -34,6 +33,8 @@ POSITIVE_EMOTICON_TOKEN = "emoticon_happy"
 NEGATIVE_EMOTICON_TOKEN = "emoticon_sad"
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|net|org|co|ly)/\S*", re.IGNORECASE)
+# Without a "/" only the www. form of _URL can match.
+_WWW_URL = re.compile(r"www\.\S+", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
 _HASHTAG = re.compile(r"#(\w+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -41,24 +42,57 @@ _POSITIVE_EMOTICONS = re.compile(r"(?:(?<=\s)|^)(?:[:;=8xX]-?[)\]dDpP*]|\(-?[:;=
 _NEGATIVE_EMOTICONS = re.compile(r"(?:(?<=\s)|^)(?:[:;=8]'?-?[(\[/\\|]|\)-?[:;=]|</3|-_-)(?=\s|$|[.,!?])")
 # UTF-8 punctuation read as latin-1 leaves runs like "Ã¢â‚¬â„¢" or "Ã¤Ã³_": dropped, never turned into words.
 _MOJIBAKE = re.compile(r"[\x80-\xff][\x80-\xff_]+|_[\x80-\xff]+")
+# Each with a literal its pattern cannot match without.
 _NEGATED_CONTRACTIONS = (
-    (re.compile(r"\bcan'?t\b"), "can not"),
-    (re.compile(r"\bwon'?t\b"), "will not"),
-    (re.compile(r"\bain'?t\b"), "is not"),
-    (re.compile(r"n't\b"), " not"),
+    ("can", re.compile(r"\bcan'?t\b"), "can not"),
+    ("won", re.compile(r"\bwon'?t\b"), "will not"),
+    ("ain", re.compile(r"\bain'?t\b"), "is not"),
+    ("n't", re.compile(r"n't\b"), " not"),
 )
 _REPEATED_LETTERS = re.compile(r"([a-z])\1{2,}")
 _SKIN_TONE = re.compile(r"_(?:(?:medium_)?(?:light|dark)|medium)_skin_tone$")
 _TOKEN = re.compile(r"emoji_[a-z0-9_]+|emoticon_[a-z]+|[a-z]+|[!?]")
+_POSITIVE_REPLACEMENT = f" {POSITIVE_EMOTICON_TOKEN} "
+_NEGATIVE_REPLACEMENT = f" {NEGATIVE_EMOTICON_TOKEN} "
+# Every emoticon of each pattern holds one of these characters: a text without any cannot match it.
+_POSITIVE_EMOTICON_CHARS = frozenset(":;=8xX<^")
+_NEGATIVE_EMOTICON_CHARS = frozenset("([/\\|)_")
 
 
-@lru_cache(maxsize=200_000)
-def _lemma(token: str) -> str:
-    return simplemma.lemmatize(token, lang="en").lower()
+# Every character that occurs in an emoji (none is all ASCII), and the variation selectors the emoji tokenizer drops
+# wherever they are: a text with none of them comes out of `emoji.replace_emoji` unchanged, so its scan is skipped.
+_EMOJI_CHARS = frozenset({ch for code in emoji.EMOJI_DATA for ch in code if not ch.isascii()} | {"\ufe0e", "\ufe0f"})
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+# Raw token -> what it becomes (the lemma, the token itself for emoji/emoticon/!/?), or None when dropped
+# (stopword, empty lemma): one dict lookup per token. Cleared when full, so memory stays bounded on odd input.
+_TOKEN_CACHE: dict[str, str | None] = {}
+_TOKEN_CACHE_MAX = 200_000
+
+
+def _resolve(raw: str) -> str | None:
+    if raw.startswith(("emoji_", "emoticon_")) or raw in ("!", "?"):
+        return raw
+    token = simplemma.lemmatize(raw, lang="en").lower()
+    return token if token and token not in STOPWORDS else None
+
+
+def _resolve_all(raws: list[str]) -> list[str]:
+    cache = _TOKEN_CACHE
+    try:
+        resolved = [cache[raw] for raw in raws]
+    except KeyError:
+        if len(cache) > _TOKEN_CACHE_MAX:
+            cache.clear()
+        for raw in raws:
+            if raw not in cache:
+                cache[raw] = _resolve(raw)
+        resolved = [cache[raw] for raw in raws]
+    return [token for token in resolved if token is not None]
 
 
 def _emoji_token(chars: str, data: dict) -> str:
-    name = re.sub(r"[^a-z0-9]+", "_", data["en"].strip(":").lower()).strip("_")
+    name = _NON_ALNUM.sub("_", data["en"].strip(":").lower()).strip("_")
     name = _SKIN_TONE.sub("", name)  # 👍🏽 and 👍 mean the same thing here
     return f" emoji_{name} "
 
@@ -66,6 +100,10 @@ def _emoji_token(chars: str, data: dict) -> str:
 def _fold_to_ascii(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _hashtag_words(match: re.Match[str]) -> str:
+    return " " + _CAMEL.sub(" ", match.group(1)) + " "
 
 
 def preprocess(text: str) -> list[str]:
@@ -77,27 +115,31 @@ def preprocess(text: str) -> list[str]:
     two (sooooo -> soo); tokens are lemmatized offline with simplemma; stopwords are dropped except
     negations. "!" and "?" are kept: they carry intensity.
     """
+    # NOTE: each step is skipped only where it provably changes nothing (its pattern needs a character the text
+    # lacks): the output must stay that of PREPROCESSING_VERSION, token for token.
     text = html.unescape(text)
-    text = _URL.sub(" ", text)
-    text = _MENTION.sub(" ", text)
-    text = _HASHTAG.sub(lambda m: " " + _CAMEL.sub(" ", m.group(1)) + " ", text)
-    text = _POSITIVE_EMOTICONS.sub(f" {POSITIVE_EMOTICON_TOKEN} ", text)
-    text = _NEGATIVE_EMOTICONS.sub(f" {NEGATIVE_EMOTICON_TOKEN} ", text)
-    text = emoji.replace_emoji(text, replace=_emoji_token)
-    text = _MOJIBAKE.sub(" ", text)
-    text = _fold_to_ascii(text).lower().replace("\u2019", "'")
-    for pattern, replacement in _NEGATED_CONTRACTIONS:
-        text = pattern.sub(replacement, text)
+    text = (_URL if "/" in text else _WWW_URL).sub(" ", text)
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    if "#" in text:
+        text = _HASHTAG.sub(_hashtag_words, text)
+    if not _POSITIVE_EMOTICON_CHARS.isdisjoint(text):
+        text = _POSITIVE_EMOTICONS.sub(_POSITIVE_REPLACEMENT, text)
+    if not _NEGATIVE_EMOTICON_CHARS.isdisjoint(text):
+        text = _NEGATIVE_EMOTICONS.sub(_NEGATIVE_REPLACEMENT, text)
+    if not text.isascii():
+        if not _EMOJI_CHARS.isdisjoint(text):
+            text = emoji.replace_emoji(text, replace=_emoji_token)
+        text = _MOJIBAKE.sub(" ", text)
+        text = _fold_to_ascii(text)
+    text = text.lower()
+    if "\u2019" in text:
+        text = text.replace("\u2019", "'")
+    for needle, pattern, replacement in _NEGATED_CONTRACTIONS:
+        if needle in text:
+            text = pattern.sub(replacement, text)
     text = _REPEATED_LETTERS.sub(r"\1\1", text)
-    tokens: list[str] = []
-    for raw in _TOKEN.findall(text):
-        if raw.startswith(("emoji_", "emoticon_")) or raw in ("!", "?"):
-            tokens.append(raw)
-            continue
-        token = _lemma(raw)
-        if token and token not in STOPWORDS:
-            tokens.append(token)
-    return tokens
+    return _resolve_all(_TOKEN.findall(text))
 
 
 def preprocess_to_text(text: str) -> str:
