@@ -200,3 +200,66 @@ def start_mlflow(
 
 def start_service(name: str, module_args: list[str], env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
     return ManagedProcess(name, [PYTHON, "-m", *module_args], log_dir / f"{name}.log", env=dict(env)).start()
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def start_postgres(
+    port: int | None = None, database: str = "prediction_log", durable: bool = True
+) -> tuple[ManagedProcess, str]:
+    """A throwaway PostgreSQL server we own (initdb into a fresh folder under the system's temp dir, trust auth,
+    loopback only) and the SQLAlchemy URL of a database `database` on it. `durable=False` turns fsync off (tests:
+    faster, same SQL). As root it runs as the `postgres` user, since PostgreSQL refuses to run as root. Stop it with
+    stop_postgres, which also removes its folder."""
+    import shutil
+    import tempfile
+
+    bin_dir = POSTGRES_BIN if POSTGRES_BIN.exists() else Path(shutil.which("initdb") or "initdb").parent
+    port = port or free_port()
+    # Its own folder straight under /tmp: a test's tmp_path sits in a root-only folder the postgres user cannot enter.
+    data_dir = Path(tempfile.mkdtemp(prefix="postgres-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(data_dir, "postgres", "postgres")
+    initdb = [*as_user, str(bin_dir / "initdb"), "-D", str(data_dir / "data"), "-U", "postgres", "--auth=trust"]
+    subprocess.run([*initdb, "-E", "UTF8"], check=True, capture_output=True)
+    args = [*as_user, str(bin_dir / "postgres"), "-D", str(data_dir / "data"), "-p", str(port)]
+    args += [
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        f"fsync={'on' if durable else 'off'}",
+    ]
+    process = ManagedProcess("postgres", args, data_dir / "postgres.log").start()
+
+    def accepting() -> bool:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", connect_timeout=2) as conn:
+            conn.autocommit = True
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{database}"')
+        return True
+
+    wait_until(accepting, 60, "postgres", process, interval_s=0.3)
+    return process, f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+
+
+def stop_postgres(process: ManagedProcess, timeout_s: float = 20.0) -> None:
+    """A fast shutdown (SIGINT: open connections are closed, unlike SIGTERM's wait for every client to leave), then
+    its folder is removed."""
+    import shutil
+
+    if process.alive():
+        process.kill(signal.SIGINT)
+        try:
+            process.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill(signal.SIGKILL)
+            process.popen.wait(timeout=5)
+    shutil.rmtree(process.log_path.parent, ignore_errors=True)

@@ -250,3 +250,25 @@ def alerting_process(services_dir: Path) -> Iterator:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of the tests' own (initdb on a free port, fsync off), never the machine's: the URL of an
+    empty database on it. Tests that share it keep to their own rows (or their own database)."""
+    from local_stack.processes import start_postgres, stop_postgres
+
+    process, url = start_postgres(durable=False)
+    yield url
+    stop_postgres(process)
+
+
+def fresh_postgres_database(url: str, name: str) -> str:
+    """A new, empty database beside `url`'s on the same test server; returns its URL."""
+    import psycopg
+
+    base, _, _ = url.rpartition("/")
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://") + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"

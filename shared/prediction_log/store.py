@@ -39,6 +39,8 @@ from shared.schemas.prediction_log import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_PAGE_SIZE = 500
+# Rows per INSERT: 12 bound values each stays under SQLite's and PostgreSQL's limits on parameters per statement.
+_ROWS_PER_STATEMENT = 1000
 # The threshold assumed for the uncertainty of a row first known from its feedback, until its own entry arrives.
 _DEFAULT_THRESHOLD = 0.5
 
@@ -140,9 +142,10 @@ class PredictionLog:
         applied = 0
         with self.engine.begin() as connection:
             inserted = 0
-            if values:
-                result = connection.execute(self._insert_predictions(values))
-                inserted = max(result.rowcount, 0)
+            for start in range(0, len(values), _ROWS_PER_STATEMENT):
+                chunk = values[start : start + _ROWS_PER_STATEMENT]
+                # RETURNING counts what was written: rowcount of a multi-row insert is not reliable across drivers.
+                inserted += len(connection.execute(self._insert_predictions(chunk)).all())
             for entry in feedback:
                 if self._apply_verdict(connection, entry):
                     applied += 1
@@ -155,7 +158,7 @@ class PredictionLog:
         statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow).values(values)
         # A row first made from its feedback takes its prediction's own fields when that entry arrives; any other
         # repeat of an id is a redelivery and changes nothing.
-        return statement.on_conflict_do_update(
+        upsert = statement.on_conflict_do_update(
             index_elements=[PredictionRow.prediction_id],
             set_={
                 "threshold": statement.excluded.threshold,
@@ -166,6 +169,7 @@ class PredictionLog:
             },
             where=and_(PredictionRow.threshold.is_(None), statement.excluded.threshold.is_not(None)),
         )
+        return upsert.returning(PredictionRow.prediction_id)
 
     @staticmethod
     def _apply_verdict(connection: Any, entry: FeedbackLogEntry) -> bool:
