@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from shared import redis_keys
 from shared.schemas.drift import PROBABILITY_BINS, DriftCounts, DriftReference, DriftStats, WorkerDrift
 
+# The signed manifest's metadata key that holds a version's DriftReference (training writes it, serving reads it).
+DRIFT_REFERENCE_KEY = "drift_reference"
 # A bin empty on one side would make the index infinite: shares are floored at this (the usual convention).
 PSI_FLOOR = 1e-4
 
