@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 Vectorizer = Literal["bow", "tfidf"]
 # Registered champions whose averaged probabilities an LSTM student learns from ("none": gold labels only).
@@ -55,7 +56,28 @@ class CommonParams(BaseModel):
     seed: int = Field(42, ge=0, le=2**31 - 1)
     validation_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    include_feedback: bool = Field(False, description="Add analysts' corrected tweets to the training split.")
+    include_feedback: bool = Field(
+        False,
+        description="Add analysts' corrections and confirmations from the prediction log to the training split "
+        "(never a tweet of the validation or test split).",
+    )
+    feedback_since: datetime | None = Field(
+        None,
+        description="With include_feedback: only feedback given from this time on (ISO 8601, e.g. 2026-11-01; "
+        "UTC without an offset).",
+    )
+
+    @field_validator("feedback_since")
+    @classmethod
+    def _feedback_since(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        if not info.data.get("include_feedback"):
+            raise ValueError("feedback_since limits the feedback a job adds: set include_feedback to true as well")
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if moment > datetime.now(UTC):
+            raise ValueError(f"feedback_since {moment.isoformat()} is in the future: no feedback was given after it")
+        return moment
 
 
 class ClassicalParams(CommonParams):

@@ -11,10 +11,10 @@ import mlflow
 import redis
 from mlflow import MlflowClient
 
-from shared.feedback import FeedbackStore
 from shared.logging_setup import kv
 from shared.training_params import validate_params
 from training_worker.datasets import load_dataset
+from training_worker.feedback import FeedbackUse, add_feedback, read_feedback
 from training_worker.promotion import promote_if_better
 from training_worker.settings import TrainingSettings
 from training_worker.splits import Split, make_split
@@ -35,18 +35,16 @@ class TrainingOutcome:
     decision: dict[str, object] = field(default_factory=dict)
 
 
-def feedback_corrections(redis_client: redis.Redis) -> tuple[list[str], list[int]]:
-    """Analysts' corrected tweets, stored by the gateway's feedback route."""
-    corrections = FeedbackStore(redis_client).corrections()
-    return [c.text for c in corrections], [1 if c.label == "positive" else 0 for c in corrections]
-
-
-def prepare_split(params: Any, redis_client: redis.Redis | None) -> Split:
+def prepare_split(
+    params: Any, prediction_log_url: str | None, job_id: str | None = None
+) -> tuple[Split, FeedbackUse | None]:
+    """The dataset's fixed split, with the prediction log's feedback in training when the job asks for it."""
     dataset = load_dataset(params.dataset, params.max_rows)
     split = make_split(dataset, params.seed, params.validation_fraction, params.test_fraction)
-    if params.include_feedback and redis_client is not None:
-        split = split.with_extra_training_rows(*feedback_corrections(redis_client))
-    return split
+    if not params.include_feedback or prediction_log_url is None:
+        return split, None
+    examples = read_feedback(prediction_log_url, params.feedback_since)
+    return add_feedback(split, examples, params.feedback_since, job_id)
 
 
 def run_training(
@@ -58,7 +56,7 @@ def run_training(
     job_id: str | None = None,
 ) -> TrainingOutcome:
     params = validate_params(family, raw_params)
-    split = prepare_split(params, redis_client)
+    split, feedback = prepare_split(params, settings.prediction_log_url, job_id)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(settings.experiment_name)
     client = MlflowClient(settings.mlflow_tracking_uri)
@@ -78,6 +76,8 @@ def run_training(
     with mlflow.start_run(run_name=f"{family}-{split.dataset_name}") as run:
         mlflow.set_tags({"family": family, **({"job_id": job_id} if job_id else {})})
         log_split(split)
+        if feedback is not None:
+            mlflow.log_params(feedback.as_params())
         result: FamilyResult = trainer.train(split, params, context)
     # Registration comes only after the run has everything logged: a failed run registers nothing.
     version = register(client, result, model_name, family, split)

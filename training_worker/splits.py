@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sklearn.model_selection import train_test_split
 
-from training_worker.datasets import Dataset
+from training_worker.datasets import Dataset, duplicate_key
 
 
 @dataclass(frozen=True)
@@ -53,21 +53,44 @@ class Split:
             "positives_test": sum(self.test_labels),
         }
 
-    def with_extra_training_rows(self, texts: list[str], labels: list[int]) -> Split:
-        """Add rows (analysts' corrections) to training only: validation and test stay comparable."""
-        held_out = set(self.val_texts) | set(self.test_texts)
-        keep = [(t, y) for t, y in zip(texts, labels, strict=True) if t not in held_out]
-        return Split(
-            dataset_name=self.dataset_name + "+feedback" if keep else self.dataset_name,
+    def with_extra_training_rows(self, texts: list[str], labels: list[int]) -> tuple[Split, ExtraRows]:
+        """Add rows (analysts' feedback) to training only, so validation and test stay comparable: a row equal to
+        a validation or test tweet after normalisation (`duplicate_key`) is left out, and so is one already in
+        training or repeated (the last of the repeats wins, as the latest verdict on a tweet should)."""
+        held_out = {duplicate_key(t) for t in self.val_texts} | {duplicate_key(t) for t in self.test_texts}
+        in_training = {duplicate_key(t) for t in self.train_texts}
+        latest: dict[str, tuple[str, int]] = {}
+        kept_out = 0
+        for text, label in zip(texts, labels, strict=True):
+            key = duplicate_key(text)
+            if key in held_out:
+                kept_out += 1
+            elif key:
+                latest.pop(key, None)  # re-inserted below, so the order is that of the latest verdicts
+                latest[key] = (text, label)
+        added = [row for key, row in latest.items() if key not in in_training]
+        extra = ExtraRows(added=len(added), held_out=kept_out, duplicates=len(texts) - kept_out - len(added))
+        split = Split(
+            dataset_name=self.dataset_name + "+feedback" if added else self.dataset_name,
             dataset_hash=self.dataset_hash,
             seed=self.seed,
-            train_texts=self.train_texts + [t for t, _ in keep],
-            train_labels=self.train_labels + [y for _, y in keep],
+            train_texts=self.train_texts + [t for t, _ in added],
+            train_labels=self.train_labels + [y for _, y in added],
             val_texts=self.val_texts,
             val_labels=self.val_labels,
             test_texts=self.test_texts,
             test_labels=self.test_labels,
         )
+        return split, extra
+
+
+@dataclass(frozen=True)
+class ExtraRows:
+    """What became of rows offered to training: added, left out as held-out tweets, or left out as duplicates."""
+
+    added: int
+    held_out: int
+    duplicates: int
 
 
 def make_split(dataset: Dataset, seed: int = 42, validation_fraction: float = 0.1, test_fraction: float = 0.2) -> Split:

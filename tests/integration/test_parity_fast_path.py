@@ -72,7 +72,7 @@ def test_onnx_scorer_matches_the_keras_model(champion_dir: Path, real_tweets: li
 def test_served_model_is_the_trained_one(stack, tiny_champion: dict, champion_dir: Path) -> None:
     """Same split, same encoder ids, same threshold and test metrics as the ones the training run logged and signed."""
     params = validate_params("lstm", TINY_LSTM_PARAMS)
-    split = prepare_split(params, None)
+    split, _ = prepare_split(params, None)
     client = MlflowClient(stack.mlflow_url)
     version = client.get_model_version(tiny_champion["model_name"], tiny_champion["model_version"])
     assert version.tags[SPLIT_HASH_TAG] == split.split_hash

@@ -40,8 +40,32 @@ def test_describe_records_dataset_counts_and_hash() -> None:
 def test_feedback_rows_join_training_only() -> None:
     split = make_split(_dataset(), seed=3)
     leaked = split.test_texts[0]
-    extended = split.with_extra_training_rows(["@united brand new tweet", leaked], [1, 0])
+    extended, extra = split.with_extra_training_rows(["@united brand new tweet", leaked], [1, 0])
     assert "@united brand new tweet" in extended.train_texts
     assert extended.train_texts.count(leaked) == 0
     assert extended.test_texts == split.test_texts and extended.val_texts == split.val_texts
-    assert extended.split_hash != split.split_hash
+    assert extended.split_hash != split.split_hash and extended.held_out_hash == split.held_out_hash
+    assert (extra.added, extra.held_out, extra.duplicates) == (1, 1, 0)
+
+
+def test_a_held_out_tweet_is_recognised_after_normalisation() -> None:
+    split = make_split(_dataset(), seed=3)
+    # The same words as a validation and a test tweet, but for case, a handle, a link and spacing.
+    disguised = [
+        "@delta  " + split.test_texts[0].upper() + " https://t.co/x",
+        split.val_texts[0] + "   @united",
+    ]
+    extended, extra = split.with_extra_training_rows(disguised, [1, 1])
+    assert extended == split and extra.held_out == 2 and extra.added == 0
+
+
+def test_repeated_feedback_counts_once_with_its_latest_label() -> None:
+    split = make_split(_dataset(), seed=3)
+    already_trained = split.train_texts[0]
+    extended, extra = split.with_extra_training_rows(
+        ["@united lost my bag", "@UNITED lost my   bag", already_trained, "great crew"], [1, 0, 1, 1]
+    )
+    added = dict(zip(extended.train_texts[len(split.train_texts) :], extended.train_labels[len(split.train_labels) :]))
+    assert added == {"@UNITED lost my   bag": 0, "great crew": 1}
+    assert (extra.added, extra.held_out, extra.duplicates) == (2, 0, 2)
+    assert extended.train_texts.count(already_trained) == 1
