@@ -14,11 +14,10 @@ from pydantic import ValidationError
 
 from gateway.deps import AdminRole, CeleryDep, JobStoreDep, SettingsDep
 from gateway.errors import unavailable
-from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE
+from shared.job_queue import TrainingQueueUnavailable, queue_training_job
 from shared.jobs import JobStateConflict, QueueFull
 from shared.logging_setup import kv
-from shared.schemas.api import JobState, TrainingJob, TrainingJobRequest
-from shared.schemas.base import new_id
+from shared.schemas.api import JobState, JobTrigger, TrainingJob, TrainingJobRequest
 from shared.training_params import validate_params
 
 log = logging.getLogger(__name__)
@@ -66,29 +65,24 @@ def create_training_job(
     except ValidationError as exc:
         raise _params_error(exc) from None
     request_id = getattr(request.state, "request_id", None)
-    task_id = new_id()
+    trigger = JobTrigger(kind="admin", by=role.name)
     try:
-        job = store.create_capped(
+        job = queue_training_job(
+            store,
+            celery,
             body.family,
             params.model_dump(mode="json"),
             settings.max_queued_jobs_per_family,
             settings.max_queued_jobs,
-            task_id=task_id,
+            trigger,
         )
     except QueueFull as exc:
         log.warning("training job refused, queue full %s", kv(family=body.family, request_id=request_id))
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from None
+    except TrainingQueueUnavailable as exc:
+        raise unavailable("the training queue is unreachable, the job was not queued", settings.retry_after_s) from exc
     except (redis.RedisError, OSError) as exc:
         raise unavailable("Redis is unreachable, the job was not created", settings.retry_after_s) from exc
-    try:
-        celery.send_task(TRAIN_TASK, args=[job.job_id], queue=TRAINING_QUEUE, task_id=task_id, retry=True)
-    except (OperationalError, redis.RedisError, OSError) as exc:
-        # Never leave a `queued` job that no worker will ever see.
-        try:
-            store.mark_failed(job.job_id, f"could not be queued: {exc.__class__.__name__}")
-        except (redis.RedisError, OSError):
-            log.exception("job could not be marked failed %s", kv(job_id=job.job_id))
-        raise unavailable("the training queue is unreachable, the job was not queued", settings.retry_after_s) from exc
     log.info("training job queued %s", kv(job_id=job.job_id, family=job.family, request_id=request_id))
     return job
 
