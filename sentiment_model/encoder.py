@@ -54,6 +54,11 @@ class SequenceEncoder:
             ids[row, : len(encoded)] = encoded
         return ids
 
+    @staticmethod
+    def token_counts(ids: np.ndarray) -> tuple[int, int]:
+        """(tokens, out-of-vocabulary tokens) of an encoded batch: what the model read, padding left out."""
+        return int((ids != PAD_ID).sum()), int((ids == OOV_ID).sum())
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Raw tweets -> padded id matrix, through the one shared preprocessing function."""
         return self.encode_tokens([preprocess(text) for text in texts])

@@ -23,6 +23,7 @@ import sentiment_model
 from sentiment_model.manifest import sign_folder
 from sentiment_model.preprocessing import PREPROCESSING_VERSION
 from sentiment_model.pyfunc import SentimentPyfunc
+from shared.drift import DRIFT_REFERENCE_KEY, reference_of
 from shared.registry import (
     EMBEDDING_TYPE_TAG,
     FAMILY_TAG,
@@ -96,6 +97,8 @@ class TrainedModel:
     title: str
     model_config: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # Share of test tokens outside the vocabulary, for families that have one (serving's drift watch compares).
+    test_oov_share: float | None = None
 
 
 def log_split(split: Split) -> None:
@@ -144,6 +147,10 @@ def log_family_model(trained: TrainedModel, split: Split, context: FamilyContext
         "target_precision": context.target_precision,
         "target_met_on_validation": point.target_met,
         **{name: float(value) for name, value in test_metrics.items()},
+        # What serving's drift watch compares live traffic with: signed with the model, like the threshold.
+        DRIFT_REFERENCE_KEY: reference_of(
+            split.test_texts, trained.test_scores, point.threshold, trained.test_oov_share
+        ).model_dump(),
     }
     run = mlflow.active_run()
     assert run is not None

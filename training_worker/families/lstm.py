@@ -220,6 +220,8 @@ def train(split: Split, params: LstmParams, context: FamilyContext) -> FamilyRes
         model.save(keras_path)
         export_onnx(model, onnx_path)
         encoder.save(encoder_path)
+        x_test = encoder.encode(split.test_texts)
+        tokens, oov_tokens = SequenceEncoder.token_counts(x_test)
         trained = TrainedModel(
             family="lstm",
             python_model=LstmSentimentModel(),
@@ -231,7 +233,8 @@ def train(split: Split, params: LstmParams, context: FamilyContext) -> FamilyRes
             framework_requirements=SERVING_REQUIREMENTS,
             embedding_type=params.embedding,
             val_scores=model.predict_on_batch(data["x_val"]).reshape(-1),
-            test_scores=model.predict_on_batch(encoder.encode(split.test_texts)).reshape(-1),
+            test_scores=model.predict_on_batch(x_test).reshape(-1),
+            test_oov_share=oov_tokens / tokens if tokens else None,
             train_seconds=train_seconds,
             title=title,
             model_config={"bidirectional": params.bidirectional},
