@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 
+from alerting import metrics
 from alerting.mailer import Mailer, OutboxMailer, SmtpMailer
 from alerting.model_links import ModelLinks
 from alerting.service import AlertingService
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     client = connect(settings.redis_url, socket_timeout_s=settings.read_block_ms / 1000 + 5)
     mailer = make_mailer(settings)
     links = ModelLinks(settings.mlflow_tracking_uri, settings.run_link_base, settings.mlflow_timeout_s)
+    metrics.serve(settings.metrics_port)
     log.info(
         "alerting starting %s",
         kv(redis=settings.redis_url.split("@")[-1], delivery=mailer.kind, group=settings.consumer_group),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from alerting import metrics
 from alerting.consumer import MispredictionConsumer, StreamEntry
 from alerting.mailer import DeliveryFailed, Mailer, backoff_s
 from alerting.model_links import ModelLinks
@@ -116,6 +117,7 @@ class AlertingService:
             if entry.stream_id in self.waiting:
                 continue
             self.waiting[entry.stream_id] = entry.event
+            metrics.EVENTS_READ.inc()
             log.info(
                 "misprediction received %s",
                 kv(
@@ -176,6 +178,7 @@ class AlertingService:
         self.store.save_new(report, lambda pipe: self.consumer.ack(stream_ids, pipe))
         for stream_id in stream_ids:
             self.waiting.pop(stream_id, None)
+        metrics.REPORTS_CREATED.inc()
         log.info(
             "alert report stored %s",
             kv(report_id=report.report_id, events=len(events), model_version=events[-1].model_version),
@@ -195,6 +198,7 @@ class AlertingService:
         try:
             delivered_to = self.mailer.deliver(message, report.report_id)
         except DeliveryFailed as exc:
+            metrics.SEND_FAILURES.labels(via=self.mailer.kind).inc()
             delay = backoff_s(attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
             now = self._now()
             self.store.update(
@@ -227,6 +231,7 @@ class AlertingService:
                 }
             )
         )
+        metrics.REPORTS_SENT.labels(via=self.mailer.kind).inc()
         log.info(
             "alert report sent %s",
             kv(report_id=report.report_id, via=self.mailer.kind, to=delivered_to, attempts=attempts),

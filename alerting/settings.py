@@ -48,6 +48,8 @@ class AlertingSettings(ServiceSettings):
     read_block_ms: int = Field(500, ge=10)
     read_count: int = Field(100, ge=1)
     heartbeat_ttl_s: int = 10
+    # Prometheus /metrics of this process (events read, reports created and sent, failed sends); 0 = none.
+    metrics_port: int = 0
 
     @field_validator("mail_to", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ it got in its Redis heartbeat, so a scraper (or a person) can find every process
 
 from __future__ import annotations
 
+import collections
 import logging
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -34,12 +36,18 @@ QUEUE_WAIT_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
 CALLS_EXPIRED = Counter("inference_calls_expired_total", "Calls read after their caller's deadline, dropped.")
-PREDICTIONS = Counter("inference_predictions_total", "Tweets answered.", ["model_version"])
+PREDICTIONS = Counter("inference_predictions_total", "Tweets answered, by label given.", ["model_version", "label"])
 MODEL_VERSION = Gauge(
     "inference_model_version_info", "1 for the model version this process serves now.", ["model_name", "version"]
 )
 RELOADS = Counter("inference_model_reloads_total", "Models swapped in (the first load included).")
 REFUSED = Counter("inference_model_refused_total", "Candidate versions refused (failed to load or smoke test).")
+
+
+def count_predictions(model_version: str, labels: Iterable[str]) -> None:
+    """One batch's answers, by label: the label mix a dashboard compares across versions."""
+    for label, count in collections.Counter(labels).items():
+        PREDICTIONS.labels(model_version=model_version, label=label).inc(count)
 
 
 def set_serving_version(model_name: str, version: str, previous: str | None) -> None:

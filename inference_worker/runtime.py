@@ -65,8 +65,7 @@ class WorkerRuntime:
             probabilities.extend(float(p) for p in serving.model.predict_proba(chunk))
             metrics.MODEL_COMPUTE_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(len(chunk))
-        metrics.PREDICTIONS.labels(model_version=serving.version).inc(len(texts))
-        return [
+        predictions = [
             Prediction(
                 prediction_id=new_id(),
                 label=serving.model.label_of(p),
@@ -78,6 +77,8 @@ class WorkerRuntime:
             )
             for p in probabilities
         ]
+        metrics.count_predictions(serving.version, (prediction.label for prediction in predictions))
+        return predictions
 
     def start(self) -> None:
         self.metrics_port = metrics.start_metrics_server(self.settings.metrics_port)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import os
+import shutil
 import sys
+import tempfile
 
 from shared.families import FAMILY_NAMES
 from shared.logging_setup import configure_logging
@@ -23,6 +27,16 @@ def _untrusted_reason(tracking_uri: str, name: str, version: str, settings: Mode
     except ModelNotTrusted as exc:
         return str(exc)
     return None
+
+
+def _share_metrics_between_processes() -> None:
+    """Jobs run in the prefork pool's children and the main process serves /metrics: prometheus_client's
+    multiprocess mode shares the values through files in a folder of this worker's own, which must be named
+    before prometheus_client is first imported."""
+    folder = tempfile.mkdtemp(prefix="training-worker-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
 
 
 def _print_progress(current: int, total: int, message: str) -> None:
@@ -49,8 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     if args.command == "worker":
+        if settings.metrics_port > 0:
+            _share_metrics_between_processes()
+        from training_worker import metrics
         from training_worker.celery_app import app
 
+        metrics.serve(settings.metrics_port)
         app.worker_main(
             [
                 "worker",

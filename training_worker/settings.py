@@ -22,6 +22,8 @@ class TrainingSettings(ServiceSettings, ModelSigningSettings):
     # S3/MinIO artifact store: read by MLflow from MLFLOW_S3_ENDPOINT_URL / AWS_* when configured.
     mlflow_s3_endpoint_url: str | None = None
     training_queue: str = "training"
+    # Prometheus /metrics of `python -m training_worker worker`, served by its main process; 0 = none.
+    metrics_port: int = 0
     # Retraining never waits forever on a stuck job: Celery kills it past this limit and it ends as failed.
     job_time_limit_s: int = 6 * 3600
     # A running job's lease expires this long after its worker died; the job is then re-queued or failed.

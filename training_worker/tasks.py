@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 from celery import shared_task
+from celery.signals import task_revoked
 from pydantic import ValidationError
 
 from shared.celery_config import TRAIN_TASK
@@ -16,6 +17,7 @@ from shared.logging_setup import kv
 from shared.redis_client import connect
 from shared.schemas.api import FINISHED_JOB_STATES, JobState
 from shared.training_params import validate_params
+from training_worker import metrics
 from training_worker.leases import JobLease, lease_holder
 from training_worker.pipeline import run_training
 from training_worker.settings import TrainingSettings, get_settings
@@ -59,6 +61,20 @@ def run_job(self: Any, job_id: str) -> dict:
             return {"job_id": job_id, "state": "stopped"}
 
 
+@task_revoked.connect
+def _count_cancelled_while_running(sender: Any = None, request: Any = None, terminated: bool = False, **_: Any) -> None:
+    """Runs in the worker's main process: the gateway has a cancelled job's pool child terminated, so the child
+    never counts how its job ended."""
+    if not terminated or getattr(sender, "name", None) != TRAIN_TASK or not getattr(request, "args", None):
+        return
+    try:
+        job = JobStore(connect(get_settings().redis_url)).get(request.args[0])
+    except (redis.RedisError, OSError):
+        return
+    if job is not None and job.state == JobState.cancelled:
+        metrics.job_cancelled(job.family)
+
+
 def _run_claimed(
     store: JobStore,
     job_id: str,
@@ -76,6 +92,7 @@ def _run_claimed(
             f"the training worker stopped during this job {job.attempts} times; not retried",
             expect={JobState.queued, JobState.running},
         )
+        metrics.job_refused(job.family)
         return {"job_id": job_id, "state": "failed"}
     try:
         # Validated again here: the worker's own data directory and file limits are the ones that count.
@@ -83,6 +100,7 @@ def _run_claimed(
     except (ValueError, ValidationError) as exc:
         reason = _params_problem(exc)
         store.mark_failed(job_id, reason, expect={JobState.queued, JobState.running})
+        metrics.job_refused(job.family)
         log.error("training job refused %s", kv(job_id=job_id, family=job.family, reason=reason))
         return {"job_id": job_id, "state": "failed", "error": reason}
     store.update(
@@ -102,34 +120,39 @@ def _run_claimed(
         store.update(job_id, expect=RUNNING, progress_current=current, progress_total=total, progress_message=message)
         log.info("training progress %s", kv(job_id=job_id, step=f"{current}/{total}", message=message))
 
-    try:
-        outcome = run_training(job.family, job.params, settings, redis_client, progress, job_id=job_id)
-    except (JobStopped, JobStateConflict):
-        raise
-    except Exception as exc:  # SoftTimeLimitExceeded included: a job past its time limit ends failed, too
-        reason = f"{exc.__class__.__name__}: {exc}"
-        log.exception("training failed %s", kv(job_id=job_id, family=job.family))
-        store.mark_failed(job_id, reason[:2000], expect=RUNNING)
-        return {"job_id": job_id, "state": "failed", "error": reason[:2000]}
-    if lease.lost.is_set() or not lease.extend():
-        raise JobStopped("its lease was lost before the result was recorded")
-    # Through JSON and back: the record must serialize whatever types the promotion decision holds (numpy floats).
-    decision = json.loads(json.dumps(outcome.decision, default=str)) if getattr(outcome, "decision", None) else None
-    store.update(
-        job_id,
-        expect=RUNNING,
-        state=JobState.succeeded,
-        mlflow_run_id=outcome.run_id,
-        model_name=outcome.model_name,
-        model_version=outcome.model_version,
-        metrics=outcome.metrics,
-        promoted=outcome.promoted,
-        promotion=decision,
-        progress_message=f"registered {outcome.model_name} v{outcome.model_version}"
-        + (" and promoted to champion" if outcome.promoted else ""),
-    )
-    log.info("training job succeeded %s", kv(job_id=job_id, version=outcome.model_version, promoted=outcome.promoted))
-    return {"job_id": job_id, "state": "succeeded", "model_version": outcome.model_version}
+    with metrics.JobRun(job.family) as run:
+        try:
+            outcome = run_training(job.family, job.params, settings, redis_client, progress, job_id=job_id)
+        except (JobStopped, JobStateConflict):
+            raise
+        except Exception as exc:  # SoftTimeLimitExceeded included: a job past its time limit ends failed, too
+            reason = f"{exc.__class__.__name__}: {exc}"
+            log.exception("training failed %s", kv(job_id=job_id, family=job.family))
+            store.mark_failed(job_id, reason[:2000], expect=RUNNING)
+            run.end("failed")
+            return {"job_id": job_id, "state": "failed", "error": reason[:2000]}
+        if lease.lost.is_set() or not lease.extend():
+            raise JobStopped("its lease was lost before the result was recorded")
+        # Through JSON and back: the record must serialize whatever types the promotion decision holds (numpy floats).
+        decision = json.loads(json.dumps(outcome.decision, default=str)) if getattr(outcome, "decision", None) else None
+        store.update(
+            job_id,
+            expect=RUNNING,
+            state=JobState.succeeded,
+            mlflow_run_id=outcome.run_id,
+            model_name=outcome.model_name,
+            model_version=outcome.model_version,
+            metrics=outcome.metrics,
+            promoted=outcome.promoted,
+            promotion=decision,
+            progress_message=f"registered {outcome.model_name} v{outcome.model_version}"
+            + (" and promoted to champion" if outcome.promoted else ""),
+        )
+        run.end("succeeded")
+        log.info(
+            "training job succeeded %s", kv(job_id=job_id, version=outcome.model_version, promoted=outcome.promoted)
+        )
+        return {"job_id": job_id, "state": "succeeded", "model_version": outcome.model_version}
 
 
 def _params_problem(exc: ValueError | ValidationError) -> str:
