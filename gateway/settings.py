@@ -9,10 +9,11 @@ from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.api_keys import ApiKeyEntry, KeyRing, load_keys_file
+from shared.promotion_gate import PromotionPolicySettings
 from shared.settings import ServiceSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, PromotionPolicySettings):
     # A refused configuration is reported without echoing what it was given: the given values include the keys.
     model_config = SettingsConfigDict(hide_input_in_errors=True)
 

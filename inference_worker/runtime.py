@@ -19,6 +19,7 @@ from inference_worker import metrics
 from inference_worker.call_consumer import CallConsumer
 from inference_worker.model_store import ModelStore
 from inference_worker.settings import InferenceSettings
+from inference_worker.shadow import ShadowScorer
 from shared import events, redis_keys
 from shared.logging_setup import kv
 from shared.redis_client import connect
@@ -47,6 +48,7 @@ class WorkerRuntime:
             settings.champion_alias,
             settings.model_signing_key.get_secret_value(),
         )
+        self.shadow = ShadowScorer(settings, self.redis)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.started_at = time.time()
@@ -57,6 +59,7 @@ class WorkerRuntime:
         serving = self.store.current
         if serving is None:
             raise NoModelLoaded(self.store.last_error or "no champion model is loaded yet")
+        call_started = time.perf_counter()
         probabilities: list[float] = []
         step = self.settings.max_batch_size
         for start in range(0, len(texts), step):
@@ -78,11 +81,18 @@ class WorkerRuntime:
             for p in probabilities
         ]
         metrics.count_predictions(serving.version, (prediction.label for prediction in predictions))
+        # The champion's answer is final here; the challenger may score the same tweets later, off this path.
+        self.shadow.offer(texts, predictions, (time.perf_counter() - call_started) * 1000)
         return predictions
+
+    def _champion_version(self) -> str | None:
+        serving = self.store.current
+        return serving.version if serving else None
 
     def start(self) -> None:
         self.metrics_port = metrics.start_metrics_server(self.settings.metrics_port)
         self.store.refresh()
+        self.shadow.refresh(self._champion_version())
         self.beat()
         # Three threads so that a slow registry (retries, a big download) never delays the heartbeat:
         # a stale heartbeat would make /ready report this serving worker as gone.
@@ -94,6 +104,7 @@ class WorkerRuntime:
             consumer = CallConsumer(connect(self.settings.redis_url), name, self.predict, self.settings)
             thread = threading.Thread(target=consumer.run, args=(self._stop,), name=f"calls-{index}", daemon=True)
             self._threads.append(thread)
+        self._threads.append(threading.Thread(target=self.shadow.run, args=(self._stop,), name="shadow", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -151,6 +162,7 @@ class WorkerRuntime:
             try:
                 if self.store.refresh():
                     self.beat()
+                self.shadow.refresh(self._champion_version())
             except Exception:
                 log.exception("alias poll error %s", kv(worker=self.worker_id))
 
@@ -174,4 +186,5 @@ class WorkerRuntime:
                     if event.model_name == self.store.model_name:
                         log.info("promotion received %s", kv(model=event.model_name, version=event.model_version))
                         self.store.refresh()
+                        self.shadow.refresh(self._champion_version())
                         self.beat()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.settings import ModelSigningSettings, ServiceSettings
 
@@ -29,6 +29,11 @@ class InferenceSettings(ServiceSettings, ModelSigningSettings):
     metrics_port: int = 0
     # On SIGTERM, how long a read in progress may take to be answered before the process exits anyway.
     shutdown_grace_s: float = 5.0
+    # Shadow scoring of a `@challenger` (inference_worker/shadow.py): the share of model calls it scores as well, how
+    # many sampled calls may wait for it, and the CPU it may use (seconds per second); past either, a call is skipped.
+    shadow_sample_share: float = Field(0.1, ge=0, le=1)
+    shadow_queue_max_calls: int = Field(8, ge=1)
+    shadow_cpu_share: float = Field(0.25, gt=0, le=4)
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         return {**super().secrets_to_check(), "model_signing_key": self.model_signing_key}

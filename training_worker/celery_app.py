@@ -69,3 +69,25 @@ def _start_recovery(**_: Any) -> None:
 def _stop_recovery(**_: Any) -> None:
     if _recovery is not None:
         _recovery.stop()
+
+
+_gate = None
+
+
+@worker_ready.connect
+def _start_gate(**_: Any) -> None:
+    """The promotion gate of the served model's challenger (training_worker/gate.py), in this main process."""
+    global _gate
+    from mlflow import MlflowClient
+
+    from training_worker.gate import GateLoop
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    _gate = GateLoop(client, connect(settings.redis_url), settings.lstm_model_name, settings, settings.champion_alias)
+    _gate.start()
+
+
+@worker_shutdown.connect
+def _stop_gate(**_: Any) -> None:
+    if _gate is not None:
+        _gate.stop()

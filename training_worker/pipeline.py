@@ -92,6 +92,8 @@ def run_training(
         context.signing_key,
         context.target_precision,
         settings.champion_alias,
+        mode=settings.promotion_mode,
+        job_id=job_id,
     )
     client.log_dict(run.info.run_id, decision.as_dict(), "promotion/decision.json")
     client.set_tag(run.info.run_id, "promotion", "promoted" if decision.promoted else "not promoted")

@@ -4,24 +4,30 @@ The KPI is precision of "positive": each version is served at a threshold chosen
 the deciding figure is recall at that target precision, on the same test split for both models. A version whose
 own threshold misses the target by more than `MAX_PRECISION_SHORTFALL` on test, or that hardly ever says
 "positive", is never promoted, whatever the champion: a model that rarely says "positive" is no answer.
+
+A winner of the served family takes `@challenger` rather than `@champion` when PROMOTION_MODE is `shadow` and a
+trusted champion exists: inference workers then score it beside the champion on live calls, and the gate
+(training_worker/gate.py) promotes or retires it. Every move goes through shared/model_lifecycle.py.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import redis
 from mlflow import MlflowClient
 
 from sentiment_model.manifest import ModelNotTrusted
-from shared import events
 from shared.families import TrainingFamily
+from shared.jobs import JobStore
 from shared.logging_setup import kv
-from shared.registry import EMBEDDING_TYPE_TAG, champion_version
-from shared.schemas.events import ModelPromotedEvent
+from shared.model_lifecycle import challenge, promote
+from shared.registry import champion_version
+from shared.schemas.lifecycle import Actor
 from training_worker.evaluation import classification_metrics
 from training_worker.registered_models import load_verified, verified_manifest
 from training_worker.splits import Split
@@ -30,6 +36,9 @@ log = logging.getLogger(__name__)
 
 MAX_PRECISION_SHORTFALL = 0.02
 MIN_RECALL = 0.2
+# The family inference serves: the only one whose winners are shadow-scored before they take `@champion`.
+SERVED_FAMILY: TrainingFamily = "lstm"
+OFFLINE_POLICY = Actor(kind="policy", name="offline promotion rule")
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class PromotionDecision:
     target_precision: float
     candidate: ModelFigures
     champion: ModelFigures | None
+    # True when the winner took `@challenger` to be shadow-scored (then `promoted` is False until the gate decides).
+    challenger: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -113,6 +124,17 @@ def champion_figures(
     return ModelFigures.from_metrics(version, metrics, "re-scored on this split")
 
 
+def actor_of_job(redis_client: redis.Redis | None, job_id: str | None) -> Actor:
+    """Who a winning version's move is credited to: the alert report or admin that queued its job, else the rule."""
+    job = JobStore(redis_client).get(job_id) if redis_client is not None and job_id else None
+    trigger = job.triggered_by if job else None
+    if trigger is None:
+        return OFFLINE_POLICY
+    if trigger.kind == "alert":
+        return Actor(kind="alert", name=f"report {trigger.report_id}" if trigger.report_id else trigger.by)
+    return Actor(kind="person", name=trigger.by)
+
+
 def promote_if_better(
     client: MlflowClient,
     redis_client: redis.Redis | None,
@@ -124,6 +146,8 @@ def promote_if_better(
     signing_key: str,
     target_precision: float,
     alias: str = "champion",
+    mode: Literal["shadow", "direct"] = "direct",
+    job_id: str | None = None,
 ) -> PromotionDecision:
     candidate = ModelFigures.from_metrics(version, candidate_metrics, "this run")
     current = champion_version(client, model_name, alias)
@@ -146,17 +170,32 @@ def promote_if_better(
     )
     if not decision.promoted:
         return decision
-    client.set_registered_model_alias(model_name, alias, version)
-    embedding_type = client.get_model_version(model_name, version).tags.get(EMBEDDING_TYPE_TAG)
-    event = ModelPromotedEvent(
+    actor = actor_of_job(redis_client, job_id)
+    if mode == "shadow" and family == SERVED_FAMILY and champion is not None:
+        offline = {
+            "promoted": True,
+            "reason": decision.reason,
+            "target_precision": target_precision,
+            "candidate_recall_at_target": candidate.recall_at_target,
+            "champion_recall_at_target": champion.recall_at_target,
+            "job_id": job_id,
+        }
+        challenge(client, redis_client, model_name, version, actor, offline, champion_alias=alias)
+        return replace(
+            decision,
+            promoted=False,
+            challenger=True,
+            reason=f"challenger: {decision.reason}; shadow-scored on live calls before the gate decides",
+        )
+    promote(
+        client,
+        redis_client,
+        model_name,
+        version,
+        actor,
+        decision.reason,
+        {"offline": decision.as_dict(), "job_id": job_id},
         family=family,
-        model_name=model_name,
-        model_version=version,
-        alias=alias,
-        precision=candidate.precision,
-        embedding_type=embedding_type,
-        previous_version=current.version if current else None,
+        champion_alias=alias,
     )
-    if redis_client is not None:
-        events.publish(redis_client, events.MODEL_PROMOTED_STREAM, event)
     return decision

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from shared.promotion_gate import PromotionPolicySettings
 from shared.settings import ModelSigningSettings, ServiceSettings
 
 
-class TrainingSettings(ServiceSettings, ModelSigningSettings):
+class TrainingSettings(ServiceSettings, ModelSigningSettings, PromotionPolicySettings):
     service_name: str = "training-worker"
     # Precision of "positive" each version's threshold is chosen for on validation (the business KPI).
     target_precision: float = 0.90

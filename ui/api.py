@@ -13,6 +13,7 @@ from shared.schemas.alerts import AlertsOverview
 from shared.schemas.api import ModelsOverview, PredictBatchResponse, Prediction, Readiness, TrainingJob
 from shared.schemas.base import Label
 from shared.schemas.events import FeedbackRecord
+from shared.schemas.lifecycle import ChallengerStatus, LifecycleEvent, ModelHistory
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +168,17 @@ class GatewayClient:
 
     def models(self) -> ModelsOverview:
         return self._parse(self._request("GET", "/models"), ModelsOverview.model_validate)
+
+    # --- the challenger, the history and an admin's moves ---------------------------------------
+
+    def challenger(self) -> ChallengerStatus:
+        return self._parse(self._request("GET", "/models/challenger"), ChallengerStatus.model_validate)
+
+    def model_history(self, name: str) -> ModelHistory:
+        return self._parse(self._request("GET", f"/models/{name}/history"), ModelHistory.model_validate)
+
+    def move_model(self, name: str, action: str, reason: str | None = None) -> LifecycleEvent:
+        """`action` is promote, retire or rollback (admin key)."""
+        body = {"reason": reason} if reason else {}
+        response = self._request("POST", f"/admin/models/{name}/{action}", json=body)
+        return self._parse(response, LifecycleEvent.model_validate)

@@ -14,6 +14,7 @@ from shared.feedback import FeedbackConflict, PredictionNotFound
 from shared.logging_setup import kv
 from shared.schemas.api import FeedbackRequest
 from shared.schemas.events import FeedbackRecord
+from shared.shadow_stats import ShadowStore
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["feedback"])
@@ -55,6 +56,7 @@ def give_feedback(
         log.warning("feedback not stored %s", kv(prediction_id=body.prediction_id, error=exc.__class__.__name__))
         raise unavailable("Redis is unreachable, the feedback was not stored", settings.retry_after_s) from exc
     record = outcome.record
+    _count_for_shadow(redis_client, record)
     if outcome.changed:
         log.info(
             "feedback stored %s",
@@ -70,3 +72,11 @@ def give_feedback(
     if not outcome.is_new:
         response.status_code = status.HTTP_200_OK
     return record
+
+
+def _count_for_shadow(redis_client: redis.Redis, record: FeedbackRecord) -> None:
+    """A shadow-scored prediction's label counts for the champion and the challenger (once, so a retry is safe)."""
+    try:
+        ShadowStore(redis_client).record_label(record.prediction_id, record.correct_label)
+    except (redis.RedisError, OSError) as exc:  # the feedback itself is stored: only the shadow figures miss it
+        log.warning("shadow label not counted %s", kv(prediction_id=record.prediction_id, error=exc.__class__.__name__))

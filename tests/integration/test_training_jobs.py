@@ -50,8 +50,9 @@ class TrainingWorkers:
 
     def start(self) -> ManagedProcess:
         self.started += 1
-        # Short lease and sweep so that a killed worker's job is recovered within seconds in this test.
-        env = self.stack.env(JOB_LEASE_TTL_S="4", RECOVERY_INTERVAL_S="2")
+        # Short lease and sweep so that a killed worker's job is recovered within seconds in this test; a winning
+        # LSTM takes `@champion` at once (no shadow stage), which is what these tests check.
+        env = self.stack.env(JOB_LEASE_TTL_S="4", RECOVERY_INTERVAL_S="2", PROMOTION_MODE="direct")
         self.process = start_service(
             f"training-worker-{self.started}", ["training_worker", "worker"], env, self.stack.log_dir
         )

@@ -11,6 +11,7 @@ from ui import charts
 from ui.api import ApiError, GatewayClient
 from ui.artifacts import EVALUATION_PLOTS, ArtifactUnavailable, fetch_run_artifact
 from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
+from ui.lifecycle_view import show_lifecycle
 from ui.params_form import params_form
 
 QUEUED_JOB = "models_queued_job"
@@ -239,6 +240,7 @@ if require_key(ANALYST_KEY, needs="the admin API key (an analyst key shows the r
     reader = context.analyst_client()
     assert reader is not None  # require_key saw a key
     versions = show_versions(reader)
+    show_lifecycle(reader, context.admin_client())
     if versions:
         show_comparison(versions)
         show_plots(versions)
