@@ -9,8 +9,10 @@ import threading
 from alerting import metrics
 from alerting.mailer import Mailer, OutboxMailer, SmtpMailer
 from alerting.model_links import ModelLinks
+from alerting.retraining import ReportRetrainer
 from alerting.service import AlertingService
 from alerting.settings import AlertingSettings, get_settings
+from shared.celery_config import make_celery
 from shared.cli import parse_service_args
 from shared.logging_setup import configure_logging, kv
 from shared.redis_client import connect
@@ -57,9 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     metrics.serve(settings.metrics_port)
     log.info(
         "alerting starting %s",
-        kv(redis=settings.redis_url.split("@")[-1], delivery=mailer.kind, group=settings.consumer_group),
+        kv(
+            redis=settings.redis_url.split("@")[-1],
+            delivery=mailer.kind,
+            group=settings.consumer_group,
+            retraining=settings.retraining_policy,
+        ),
     )
-    AlertingService(settings, client, mailer, links).run(stop)
+    retrainer = ReportRetrainer(settings, client, make_celery("alerting", settings.redis_url))
+    AlertingService(settings, client, mailer, links, retrainer).run(stop)
     log.info("alerting stopped")
     return 0
 

@@ -7,20 +7,24 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import redis
 
 from alerting import metrics
 from alerting.consumer import MispredictionConsumer, StreamEntry
+from alerting.drift_report import render_drift_email
+from alerting.drift_watch import DriftWatch
 from alerting.mailer import DeliveryFailed, Mailer, backoff_s
 from alerting.model_links import ModelLinks
 from alerting.report import build_report, render_email
+from alerting.retraining import ReportRetrainer
 from alerting.settings import AlertingSettings
-from alerting.store import ReportStore
+from alerting.store import ReportStore, alert_reports
 from alerting.window import Decision, SlidingWindow
 from shared import redis_keys
 from shared.logging_setup import kv
-from shared.schemas.alerts import AlertingStatus, AlertReport, AlertReportState
+from shared.schemas.alerts import AlertingStatus, AlertReport, AlertReportState, MailedReport
 from shared.schemas.base import new_id
 from shared.schemas.events import MispredictionEvent
 
@@ -34,17 +38,20 @@ class AlertingService:
         client: redis.Redis,
         mailer: Mailer,
         links: ModelLinks,
+        retrainer: ReportRetrainer,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.client = client
         self.mailer = mailer
         self.links = links
+        self.retrainer = retrainer
         self.clock = clock
         self.consumer = MispredictionConsumer(
             client, settings.consumer_group, settings.consumer_name, start_id=settings.group_start_id
         )
-        self.store = ReportStore(client)
+        self.store = alert_reports(client)
+        self.drift = DriftWatch(settings, client, clock)
         self.window = SlidingWindow(settings.alert_threshold, settings.alert_window_s, settings.alert_cooldown_s, clock)
         # Events in the window, waiting: still pending in the consumer group until a report holds them.
         self.waiting: dict[str, MispredictionEvent] = {}
@@ -76,6 +83,7 @@ class AlertingService:
         # Judge by the clock only once caught up: a backlog is first judged by its own event times.
         if len(entries) < self.settings.read_count:
             self._apply(self.window.tick())
+        self.drift.check()
         self.deliver_due()
         self.heartbeat()
 
@@ -191,9 +199,22 @@ class AlertingService:
             if report.next_attempt_at is not None and report.next_attempt_at > now:
                 continue
             self._deliver(report)
+        for drift_report in self.drift.store.unsent():
+            if drift_report.next_attempt_at is not None and drift_report.next_attempt_at > now:
+                continue
+            message = render_drift_email(drift_report, self.settings.mail_from, self.settings.mail_to)
+            self._send(self.drift.store, drift_report, message, "drift report")
 
     def _deliver(self, report: AlertReport) -> None:
+        if report.retraining is None:
+            # Decided before the first send (and only once: the outcome is stored), so the email can say it.
+            report = report.model_copy(update={"retraining": self.retrainer.decide(report, self._now())})
+            self.store.update(report)
         message = render_email(report, self.settings.mail_from, self.settings.mail_to)
+        self._send(self.store, report, message, "alert report")
+
+    def _send(self, store: ReportStore, report: MailedReport, message: EmailMessage, kind: str) -> None:
+        """One delivery attempt: the report is marked sent, or retrying after a backoff."""
         attempts = report.attempts + 1
         try:
             delivered_to = self.mailer.deliver(message, report.report_id)
@@ -201,7 +222,7 @@ class AlertingService:
             metrics.SEND_FAILURES.labels(via=self.mailer.kind).inc()
             delay = backoff_s(attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
             now = self._now()
-            self.store.update(
+            store.update(
                 report.model_copy(
                     update={
                         "state": AlertReportState.retrying,
@@ -213,12 +234,13 @@ class AlertingService:
                 )
             )
             log.warning(
-                "alert report not delivered, will retry %s",
+                "%s not delivered, will retry %s",
+                kind,
                 kv(report_id=report.report_id, attempts=attempts, retry_in_s=round(delay, 1), error=str(exc)[:200]),
             )
             return
         now = self._now()
-        self.store.update(
+        store.update(
             report.model_copy(
                 update={
                     "state": AlertReportState.sent,
@@ -233,7 +255,8 @@ class AlertingService:
         )
         metrics.REPORTS_SENT.labels(via=self.mailer.kind).inc()
         log.info(
-            "alert report sent %s",
+            "%s sent %s",
+            kind,
             kv(report_id=report.report_id, via=self.mailer.kind, to=delivered_to, attempts=attempts),
         )
 
@@ -244,6 +267,7 @@ class AlertingService:
             window_s=self.settings.alert_window_s,
             cooldown_s=self.settings.alert_cooldown_s,
             delivery=self.mailer.kind,
+            retraining=self.settings.retraining,
             seen_at=self._now(),
         )
         self.client.set(redis_keys.ALERTING_HEARTBEAT, status.model_dump_json(), ex=self.settings.heartbeat_ttl_s)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from shared.families import TrainingFamily
+from shared.schemas.retraining import RetrainingPolicy
 from shared.settings import ServiceSettings
+from shared.training_params import validate_params
 
 
 class AlertingSettings(ServiceSettings):
@@ -51,12 +54,55 @@ class AlertingSettings(ServiceSettings):
     # Prometheus /metrics of this process (events read, reports created and sent, failed sends); 0 = none.
     metrics_port: int = 0
 
+    # The retraining policy (docs/loop.md): "on" lets a report queue a training job of `retraining_family` with
+    # `retraining_params` (JSON) and the analysts' corrections included, at most one per `retraining_min_interval_h`
+    # hours, and only once `retraining_min_new_corrections` corrections came in since the last automatic job.
+    # Admins pause and resume it with POST /admin/retraining-policy.
+    retraining_policy: Literal["off", "on"] = "off"
+    retraining_min_interval_h: float = Field(24.0, ge=0)
+    retraining_min_new_corrections: int = Field(20, ge=0)
+    retraining_family: TrainingFamily = "lstm"
+    retraining_params: dict[str, Any] = Field(default_factory=dict)
+    # The queue caps an automatic job respects, as the gateway's MAX_QUEUED_JOBS_PER_FAMILY and MAX_QUEUED_JOBS.
+    max_queued_jobs_per_family: int = Field(10, ge=1)
+    max_queued_jobs: int = Field(20, ge=1)
+    # Drift watch (docs/loop.md): a drift report goes out when a served version's PSI of probability_positive against
+    # its test split reaches `drift_psi_threshold` over at least `drift_min_predictions` tweets of the workers'
+    # window; then none for that version for `drift_report_cooldown_s`. Checked every `drift_check_interval_s`.
+    drift_psi_threshold: float = Field(0.25, gt=0)
+    drift_min_predictions: int = Field(200, ge=1)
+    drift_report_cooldown_s: float = Field(6 * 3600.0, ge=0)
+    drift_check_interval_s: float = Field(30.0, gt=0)
+    # Where a report's link to its training job points (the job is GET <gateway_url>/admin/training-jobs/<id>).
+    gateway_url: str = "http://127.0.0.1:8000"
+
     @field_validator("mail_to", mode="before")
     @classmethod
     def _split_recipients(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _valid_retraining_params(self) -> AlertingSettings:
+        # Refused at start, naming the parameter, rather than at the first report; the feedback always goes in.
+        params = {**self.retraining_params, "include_feedback": True}
+        try:
+            checked = validate_params(self.retraining_family, params)
+        except ValueError as exc:
+            raise ValueError(f"RETRAINING_PARAMS is not valid for the {self.retraining_family} family: {exc}") from None
+        self.retraining_params = checked.model_dump(mode="json", exclude_defaults=True) | {"include_feedback": True}
+        return self
+
+    @property
+    def retraining(self) -> RetrainingPolicy:
+        return RetrainingPolicy(
+            enabled=self.retraining_policy == "on",
+            min_interval_h=self.retraining_min_interval_h,
+            min_new_corrections=self.retraining_min_new_corrections,
+            family=self.retraining_family,
+            params=self.retraining_params,
+        )
 
     @property
     def delivery(self) -> Literal["smtp", "outbox"]:

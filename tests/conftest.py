@@ -229,6 +229,9 @@ def alerting_env(redis_url: str, smtp_port: int | None, **extra: str) -> dict[st
         "READ_BLOCK_MS": "200",
         "CONSUMER_NAME": "alerting-test",
         "MAIL_TO": "ops@example.test,ml@example.test",
+        # No drift email unless a test asks for one: the session's traffic is whatever earlier tests sent.
+        "DRIFT_MIN_PREDICTIONS": "1000000000",
+        "DRIFT_CHECK_INTERVAL_S": "1",
         "PYTHONUNBUFFERED": "1",
     }
     if smtp_port is not None:
