@@ -9,12 +9,14 @@ it got in its Redis heartbeat, so a scraper (or a person) can find every process
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from shared.logging_setup import kv
+from shared.schemas.drift import DriftStats
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,63 @@ def count_predictions(model_version: str, labels: Iterable[str]) -> None:
     """One batch's answers, by label: the label mix a dashboard compares across versions."""
     for label, count in collections.Counter(labels).items():
         PREDICTIONS.labels(model_version=model_version, label=label).inc(count)
+
+
+# Drift over this process's rolling window (inference_worker/drift.py), per served version; the reference gauges hold
+# the same statistic on the version's test split.
+DRIFT_WINDOW_PREDICTIONS = Gauge(
+    "inference_drift_window_predictions", "Tweets answered within the drift window.", ["model_version"]
+)
+DRIFT_OOV_SHARE = Gauge(
+    "inference_drift_oov_share", "Share of served tokens outside the model's vocabulary.", ["model_version"]
+)
+DRIFT_POSITIVE_SHARE = Gauge(
+    "inference_drift_positive_share", "Share of served tweets labelled positive.", ["model_version"]
+)
+DRIFT_MEAN_TEXT_CHARS = Gauge("inference_drift_mean_text_chars", "Mean length of served tweets.", ["model_version"])
+DRIFT_PROBABILITY_PSI = Gauge(
+    "inference_drift_probability_psi",
+    "Population stability index of probability_positive against the version's test split.",
+    ["model_version"],
+)
+DRIFT_REFERENCE_OOV_SHARE = Gauge(
+    "inference_drift_reference_oov_share", "Out-of-vocabulary share on the version's test split.", ["model_version"]
+)
+DRIFT_REFERENCE_POSITIVE_SHARE = Gauge(
+    "inference_drift_reference_positive_share", "Positive share on the version's test split.", ["model_version"]
+)
+_DRIFT_GAUGES = (
+    DRIFT_WINDOW_PREDICTIONS,
+    DRIFT_OOV_SHARE,
+    DRIFT_POSITIVE_SHARE,
+    DRIFT_MEAN_TEXT_CHARS,
+    DRIFT_PROBABILITY_PSI,
+    DRIFT_REFERENCE_OOV_SHARE,
+    DRIFT_REFERENCE_POSITIVE_SHARE,
+)
+
+
+def set_drift(stats: DriftStats) -> None:
+    """A statistic without a value (no reference, no tokens) is left out rather than reported as 0."""
+    reference = stats.reference
+    values = {
+        DRIFT_WINDOW_PREDICTIONS: stats.predictions,
+        DRIFT_OOV_SHARE: stats.oov_share,
+        DRIFT_POSITIVE_SHARE: stats.positive_share,
+        DRIFT_MEAN_TEXT_CHARS: stats.mean_text_chars,
+        DRIFT_PROBABILITY_PSI: stats.psi,
+        DRIFT_REFERENCE_OOV_SHARE: reference.oov_share if reference else None,
+        DRIFT_REFERENCE_POSITIVE_SHARE: reference.positive_share if reference else None,
+    }
+    for gauge, value in values.items():
+        if value is not None:
+            gauge.labels(model_version=stats.model_version).set(value)
+
+
+def clear_drift(model_version: str) -> None:
+    for gauge in _DRIFT_GAUGES:
+        with contextlib.suppress(KeyError):
+            gauge.remove(model_version)
 
 
 def set_serving_version(model_name: str, version: str, previous: str | None) -> None:

@@ -17,6 +17,7 @@ import redis
 
 from inference_worker import metrics
 from inference_worker.call_consumer import CallConsumer
+from inference_worker.drift import DriftWatch
 from inference_worker.model_store import ModelStore
 from inference_worker.settings import InferenceSettings
 from inference_worker.shadow import ShadowScorer
@@ -49,6 +50,7 @@ class WorkerRuntime:
             settings.model_signing_key.get_secret_value(),
         )
         self.shadow = ShadowScorer(settings, self.redis)
+        self.drift = DriftWatch(settings.drift_window_s)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.started_at = time.time()
@@ -65,9 +67,12 @@ class WorkerRuntime:
         for start in range(0, len(texts), step):
             chunk = texts[start : start + step]
             started = time.perf_counter()
-            probabilities.extend(float(p) for p in serving.model.predict_proba(chunk))
+            ids = serving.model.encoder.encode(chunk)
+            chunk_probabilities = serving.model.predict_ids(ids)
+            probabilities.extend(float(p) for p in chunk_probabilities)
             metrics.MODEL_COMPUTE_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(len(chunk))
+            self.drift.observe(serving, chunk, chunk_probabilities, ids)
         predictions = [
             Prediction(
                 prediction_id=new_id(),
@@ -143,6 +148,7 @@ class WorkerRuntime:
         pipe.zadd(redis_keys.INFERENCE_WORKERS_INDEX, {self.worker_id: state["updated_at"]})
         # Workers that died without saying so leave their entry; an hour later nobody needs it.
         pipe.zremrangebyscore(redis_keys.INFERENCE_WORKERS_INDEX, "-inf", state["updated_at"] - 3600)
+        self.drift.publish(pipe, self.worker_id, ttl)
         pipe.execute()
 
     def _heartbeat_loop(self) -> None:

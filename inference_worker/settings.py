@@ -29,6 +29,8 @@ class InferenceSettings(ServiceSettings, ModelSigningSettings):
     metrics_port: int = 0
     # On SIGTERM, how long a read in progress may take to be answered before the process exits anyway.
     shutdown_grace_s: float = 5.0
+    # Drift statistics (inference_worker/drift.py) cover the tweets answered within this long.
+    drift_window_s: float = Field(3600.0, ge=60)
     # Shadow scoring of a `@challenger` (inference_worker/shadow.py): the share of model calls it scores as well, how
     # many sampled calls may wait for it, and the CPU it may use (seconds per second); past either, a call is skipped.
     shadow_sample_share: float = Field(0.1, ge=0, le=1)
