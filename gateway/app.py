@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import metrics
 from gateway.middleware import AccessMiddleware, BodySizeLimitMiddleware
-from gateway.routes import admin, alerts, feedback, health, model_admin, models, predict, retraining_policy
+from gateway.routes import admin, alerts, feedback, health, model_admin, models, predict, retraining_policy, stats
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
 from shared.feedback import FeedbackStore
@@ -60,7 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    for routes in (health, metrics, predict, feedback, alerts, admin, retraining_policy, model_admin, models):
+    for routes in (health, metrics, predict, feedback, alerts, admin, retraining_policy, model_admin, models, stats):
         app.include_router(routes.router)
     if settings.cors_origins:
         app.add_middleware(

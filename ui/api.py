@@ -12,8 +12,10 @@ from shared.families import TrainingFamily
 from shared.schemas.alerts import AlertsOverview
 from shared.schemas.api import ModelsOverview, PredictBatchResponse, Prediction, Readiness, TrainingJob
 from shared.schemas.base import Label
+from shared.schemas.drift import DriftOverview
 from shared.schemas.events import FeedbackRecord
 from shared.schemas.lifecycle import ChallengerStatus, LifecycleEvent, ModelHistory
+from shared.schemas.retraining import RetrainingPolicyView
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,18 @@ class GatewayClient:
 
     def models(self) -> ModelsOverview:
         return self._parse(self._request("GET", "/models"), ModelsOverview.model_validate)
+
+    # --- the loop: retraining policy and drift ---------------------------------------------------
+
+    def retraining_policy(self) -> RetrainingPolicyView:
+        return self._parse(self._request("GET", "/admin/retraining-policy"), RetrainingPolicyView.model_validate)
+
+    def set_retraining_paused(self, paused: bool) -> RetrainingPolicyView:
+        response = self._request("POST", "/admin/retraining-policy", json={"paused": paused})
+        return self._parse(response, RetrainingPolicyView.model_validate)
+
+    def drift(self) -> DriftOverview:
+        return self._parse(self._request("GET", "/stats/drift"), DriftOverview.model_validate)
 
     # --- the challenger, the history and an admin's moves ---------------------------------------
 

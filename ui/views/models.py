@@ -11,8 +11,10 @@ from ui import charts
 from ui.api import ApiError, GatewayClient
 from ui.artifacts import EVALUATION_PLOTS, ArtifactUnavailable, fetch_run_artifact
 from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
+from ui.drift_view import show_drift
 from ui.lifecycle_view import show_lifecycle
 from ui.params_form import params_form
+from ui.retraining_view import show_retraining_policy
 
 QUEUED_JOB = "models_queued_job"
 CANCEL_OUTCOME = "models_cancel_outcome"
@@ -173,7 +175,7 @@ def job_row(client: GatewayClient, job: TrainingJob) -> None:
         head, state, progress = st.columns([2, 1, 3])
         new = " · just queued" if job.job_id == st.session_state.get(QUEUED_JOB) else ""
         head.markdown(f"**{job.family}** `{job.job_id[:8]}`{new}")
-        head.caption(f"created {job.created_at:%Y-%m-%d %H:%M:%S} UTC")
+        head.caption(f"created {job.created_at:%Y-%m-%d %H:%M:%S} UTC" + trigger_text(job))
         state.markdown(JOB_STATE_BADGES[job.state.value] + f" **{job.state.value}**")
         if job.state in ACTIVE_STATES:
             state.button(
@@ -202,6 +204,15 @@ def job_row(client: GatewayClient, job: TrainingJob) -> None:
             progress.caption(f"Promotion: {job.promotion.get('reason', '')}")
         if job.error:
             st.error(job.error)
+
+
+def trigger_text(job: TrainingJob) -> str:
+    trigger = job.triggered_by
+    if trigger is None:
+        return ""
+    if trigger.kind == "alert":
+        return f" · queued by alert report `{(trigger.report_id or '')[:8]}`"
+    return f" · queued by {trigger.by}"
 
 
 def operating_point_text(metrics: dict[str, float]) -> str:
@@ -244,6 +255,7 @@ if require_key(ANALYST_KEY, needs="the admin API key (an analyst key shows the r
     if versions:
         show_comparison(versions)
         show_plots(versions)
+    show_drift(reader)
     admin = context.admin_client()
     if admin is None:
         st.warning(
@@ -251,6 +263,7 @@ if require_key(ANALYST_KEY, needs="the admin API key (an analyst key shows the r
             icon=":material/key:",
         )
     else:
+        show_retraining_policy(admin)
         queue_form(admin)
         st.subheader("Training jobs")
         try:
