@@ -50,8 +50,10 @@ def comparison_rows(stats: DriftStats) -> list[tuple[str, str, str]]:
 
 
 def _bins(stats: DriftStats) -> list[tuple[str, str, str]]:
-    reference = stats.reference.probability_histogram if stats.reference else [None] * len(stats.probability_histogram)
     count = len(stats.probability_histogram)
+    reference: list[float | None] = [None] * count
+    if stats.reference and len(stats.reference.probability_histogram) == count:
+        reference = list(stats.reference.probability_histogram)
     return [
         (f"{index / count:.1f}-{(index + 1) / count:.1f}", _share(live), _share(expected))
         for index, (live, expected) in enumerate(zip(stats.probability_histogram, reference, strict=True))

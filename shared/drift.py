@@ -69,6 +69,8 @@ def stats_of(
 ) -> DriftStats:
     served = counts.predictions
     probability_shares = shares(counts.probability_counts)
+    # A reference binned otherwise (another bin count) compares nothing: no PSI rather than a wrong one.
+    comparable = reference is not None and len(reference.probability_histogram) == len(probability_shares)
     return DriftStats(
         model_name=model_name,
         model_version=model_version,
@@ -79,7 +81,7 @@ def stats_of(
         positive_share=counts.positives / served if served else None,
         mean_text_chars=counts.text_chars / served if served else None,
         probability_histogram=probability_shares,
-        psi=psi(reference.probability_histogram, probability_shares) if reference and served else None,
+        psi=psi(reference.probability_histogram, probability_shares) if comparable and served else None,
         reference=reference,
     )
 

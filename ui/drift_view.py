@@ -30,7 +30,9 @@ def statistics_frame(stats: DriftStats) -> pd.DataFrame:
 
 def histogram_frame(stats: DriftStats) -> pd.DataFrame:
     count = len(stats.probability_histogram)
-    reference = stats.reference.probability_histogram if stats.reference else [None] * count
+    reference: list[float | None] = [None] * count
+    if stats.reference and len(stats.reference.probability_histogram) == count:
+        reference = list(stats.reference.probability_histogram)
     return pd.DataFrame(
         {
             "probability_positive": [f"{i / count:.1f}–{(i + 1) / count:.1f}" for i in range(count)],

@@ -71,3 +71,9 @@ def test_the_window_forgets_what_it_served_longer_ago_than_it_covers() -> None:
     assert entry.counts.predictions == 1 and entry.counts.probability_counts[0] == 1
     now[0] += 2 * BUCKET_S
     assert watch.window() == []
+
+
+def test_a_reference_binned_otherwise_gives_no_psi_rather_than_an_error() -> None:
+    reference = reference_of(["x"], [0.5], 0.5, None).model_copy(update={"probability_histogram": [0.5, 0.5]})
+    counts = DriftCounts(predictions=1, probability_counts=[1] + [0] * 9)
+    assert stats_of("m", "3", counts, reference, 3600).psi is None
