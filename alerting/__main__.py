@@ -14,7 +14,7 @@ from alerting.service import AlertingService
 from alerting.settings import AlertingSettings, get_settings
 from shared.celery_config import make_celery
 from shared.cli import parse_service_args
-from shared.logging_setup import configure_logging, kv
+from shared.logging_setup import configure_logging, kv, stop_logging
 from shared.redis_client import connect
 
 log = logging.getLogger("alerting")
@@ -48,7 +48,7 @@ MAIL_TO, ALERT_THRESHOLD, ALERT_WINDOW_S, LOG_LEVEL (all of them: docs/settings.
 def main(argv: list[str] | None = None) -> int:
     parse_service_args("python -m alerting", DESCRIPTION, EPILOG, argv)
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     retrainer = ReportRetrainer(settings, client, make_celery("alerting", settings.redis_url))
     AlertingService(settings, client, mailer, links, retrainer).run(stop)
     log.info("alerting stopped")
+    stop_logging()
     return 0
 
 

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValidationError, SettingsError) as exc:
         # One line an operator can act on, instead of a traceback.
         sys.exit(f"gateway refuses to start: {_refusal(exc)}")
-    serve(create_app(settings), settings)
+    serve(create_app, settings)
 
 
 if __name__ == "__main__":

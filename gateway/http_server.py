@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
+import signal
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -19,7 +23,8 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.settings import GatewaySettings
-from shared.logging_setup import kv
+from shared.logging_setup import configure_logging, kv, stop_logging
+from shared.process_counts import default_gateway_processes
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +132,22 @@ def _allow_open_files(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def serve(app: FastAPI, settings: GatewaySettings) -> None:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT: every gateway process binds its own to the same port, and the kernel spreads
+    new connections over those listening (uvicorn makes it listen, with the configured backlog)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(False)
+    return sock
+
+
+def run_server(app: FastAPI, settings: GatewaySettings, sock: socket.socket | None = None) -> None:
+    """uvicorn on this process's event loop until SIGTERM or SIGINT; on `sock` when given, else on HOST:PORT."""
     _allow_open_files(settings.http_limit_concurrency + 256)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -140,6 +158,36 @@ def serve(app: FastAPI, settings: GatewaySettings) -> None:
         proxy_headers=True,
         # Passed explicitly: uvicorn's own default would trust X-Forwarded-For from any loopback peer.
         forwarded_allow_ips=settings.forwarded_allow_ips or [],
+        # uvicorn's own lines go through the root logger's queue (shared/logging_setup.py), in LOG_FORMAT.
+        log_config=None,
         log_level="warning",
         access_log=False,
     )
+    # uvicorn re-raises the signal it stopped on once it is done, which under the default SIGTERM action would end
+    # the process before the last log lines are written: the shutdown is already handled, so the re-raise is not.
+    previous = {sig: signal.signal(sig, _already_handled) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _already_handled(signum: int, frame: object) -> None:
+    log.debug("signal %s after uvicorn's shutdown", signum)
+
+
+def serve(create_app: Callable[[GatewaySettings], FastAPI], settings: GatewaySettings) -> None:
+    """Serve the gateway: in this process, or in GATEWAY_PROCESSES processes sharing the port."""
+    processes = settings.gateway_processes or default_gateway_processes()
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
+    if processes > 1:
+        from gateway.server_processes import supervise
+
+        supervise(create_app, settings, processes)
+        return
+    try:
+        run_server(create_app(settings), settings)
+    finally:
+        log.info("gateway stopped %s", kv(pid=os.getpid()))
+        stop_logging()

@@ -2,8 +2,8 @@
 
 `GET /metrics` serves them in the Prometheus text format. Routes are labelled by their template
 (`/models/{name}`), never by the raw path, so that label values stay few; unmatched paths count as "unmatched".
-With several gateway processes behind one port, run each with PROMETHEUS_MULTIPROC_DIR set (prometheus-client's
-multiprocess mode) or scrape each process on its own port.
+With GATEWAY_PROCESSES above 1 (gateway/server_processes.py), PROMETHEUS_MULTIPROC_DIR is set for every process
+(prometheus-client's multiprocess mode): whichever process answers /metrics reports the sums over all of them.
 """
 
 from __future__ import annotations

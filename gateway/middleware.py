@@ -53,11 +53,12 @@ class AccessMiddleware:
             # The router has put the matched route in the scope by now; unmatched paths share one label value.
             template = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(scope.get("method", ""), template, status_code, elapsed)
+            # Only queued here: shared.logging_setup's writer thread builds and writes the line.
             log.info(
                 "%s %s %s",
                 scope.get("method"),
                 scope.get("path"),
-                kv(status=status_code, request_id=request_id, ms=f"{elapsed * 1000:.1f}"),
+                kv(route=template, status=status_code, request_id=request_id, ms=round(elapsed * 1000, 1)),
             )
 
 

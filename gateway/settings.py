@@ -38,6 +38,9 @@ class GatewaySettings(ServiceSettings, PromotionPolicySettings):
     http_keep_alive_timeout_s: int = Field(5, ge=1)
     http_limit_concurrency: int = Field(4096, ge=16)
     http_backlog: int = Field(2048, ge=16)
+    # Processes serving the port (SO_REUSEPORT), each with its own event loop, coalescing and reply channel;
+    # 0: from the core count (shared/process_counts.py: 1 up to two cores, then one per two cores).
+    gateway_processes: int = Field(0, ge=0, le=64)
     # Peers whose X-Forwarded-For names the client (comma-separated addresses or networks, `*` for any peer):
     # empty trusts no one, so that a caller cannot pick the address its rate limit counts under.
     forwarded_allow_ips: str = ""

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from inference_worker.settings import get_settings
 from shared.cli import parse_service_args, settings_problems
-from shared.logging_setup import configure_logging, kv
+from shared.logging_setup import configure_logging, kv, stop_logging
 
 log = logging.getLogger("inference_worker")
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as exc:
         raise SystemExit(f"inference worker: invalid settings: {settings_problems(exc)}") from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("inference worker stopping %s", kv(worker=runtime.worker_id))
         runtime.stop()
     log.info("inference worker stopped %s", kv(worker=runtime.worker_id))
+    stop_logging()
     return 0
 
 

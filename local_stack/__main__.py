@@ -29,6 +29,7 @@ from local_stack.processes import (
     start_service,
     wait_until,
 )
+from shared.process_counts import default_inference_workers
 
 
 def _port(preferred: int) -> int:
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui-port", type=int, default=int(os.environ.get("UI_PORT", "8501")))
     parser.add_argument("--mlflow-port", type=int, default=int(os.environ.get("MLFLOW_PORT", "5000")))
     parser.add_argument("--no-ui", action="store_true", help="do not start the Streamlit UI")
+    parser.add_argument(
+        "--inference-workers",
+        type=int,
+        default=int(os.environ.get("INFERENCE_WORKERS") or 0),
+        help="inference worker processes (default: the cores the gateway leaves, at least 2)",
+    )
     parser.add_argument("--bootstrap-params", default=None, help="JSON overriding the bootstrap LSTM parameters")
     args = parser.parse_args(argv)
 
@@ -127,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
 
         gateway_port = _port(args.gateway_port)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
-        started.append(start_service("inference-worker", ["inference_worker"], {**env, **signing}, log_dir))
+        workers = args.inference_workers or default_inference_workers(
+            gateway_processes=int(os.environ.get("GATEWAY_PROCESSES") or 0) or None
+        )
+        for index in range(workers):
+            name = "inference-worker" if index == 0 else f"inference-worker-{index + 1}"
+            started.append(start_service(name, ["inference_worker"], {**env, **signing}, log_dir))
         started.append(start_service("training-worker", ["training_worker", "worker"], {**env, **signing}, log_dir))
         if importlib.util.find_spec("alerting.__main__") is not None:
             started.append(start_service("alerting", ["alerting"], env, log_dir))
@@ -149,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         wait_until(lambda: http_ok(gateway_url + "/ready"), 180, "gateway /ready", gateway, interval_s=0.5)
         _say(f"ready in {time.monotonic() - started_at:.0f} s")
-        _say(f"gateway      {gateway_url}  (docs: {gateway_url}/docs)")
+        _say(f"gateway      {gateway_url}  (docs: {gateway_url}/docs), {workers} inference workers")
         if ui_url:
             _say(f"ui           {ui_url}")
         _say(f"mlflow ui    {mlflow_url}")

@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     environment: Literal["local", "test", "production"] = "local"
     service_name: str = "air-paradis"
     log_level: str = "INFO"
+    # `json`: one JSON object a line (time, level, logger, service, pid, message and its key=value context as
+    # fields) for log collectors; `text`: the same as one readable line.
+    log_format: Literal["text", "json"] = "text"
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"

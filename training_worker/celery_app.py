@@ -6,18 +6,20 @@ import logging
 from typing import Any
 
 import redis
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE, make_celery
 from shared.jobs import JobStore
-from shared.logging_setup import configure_logging
+from shared.logging_setup import configure_logging, stop_logging
 from shared.redis_client import connect
 from training_worker.leases import RecoveryLoop, recover_orphaned_jobs
 from training_worker.settings import get_settings
 
 log = logging.getLogger(__name__)
 settings = get_settings()
-configure_logging(settings.log_level)
+configure_logging(settings.log_level, settings.log_format, settings.service_name)
+# A pool child leaves through os._exit, which skips atexit: its queued log lines are written here first.
+worker_process_shutdown.connect(lambda **_: stop_logging(), weak=False)
 
 app = make_celery(
     "training_worker",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from shared.cli import parse_service_args
-from shared.logging_setup import configure_logging
+from shared.logging_setup import configure_logging, stop_logging
 from ui.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ Settings come from the environment, e.g. GATEWAY_URL, HOST, PORT, LOG_LEVEL (all
 def main(argv: list[str] | None = None) -> None:
     parse_service_args("python -m ui", DESCRIPTION, EPILOG, argv)
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
     log.info("ui starting url=http://%s:%s gateway=%s", settings.host, settings.port, settings.gateway_url)
     args = streamlit_args(settings.host, settings.port)
+    stop_logging()  # exec replaces the process: what is still queued is written first
     # Replace this process: signals reach Streamlit directly and no idle parent is left behind.
     os.execv(sys.executable, [sys.executable, "-m", *args])
 

@@ -7,6 +7,8 @@ most likely leak: login errors and retries).
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 
 import httpx
@@ -155,7 +157,9 @@ def test_redis_mlflow_s3_and_signing_secrets_stay_out_of_logs(tmp_path: Path) ->
     try:
         gateway, gateway_url = start_gateway(stack, name="secrets-redis-gateway", **registry_secrets)
         started.append(gateway)
-        worker = start_service("secrets-worker", ["inference_worker"], stack.env(**registry_secrets), stack.log_dir)
+        # The worker logs JSON (LOG_FORMAT=json), the gateways text: both formats are read for secrets below.
+        worker_env = stack.env(LOG_FORMAT="json", **registry_secrets)
+        worker = start_service("secrets-worker", ["inference_worker"], worker_env, stack.log_dir)
         started.append(worker)
         wrong = Stack(f"redis://:{WRONG_REDIS_PASSWORD}@{host_port}", stack.mlflow_url, stack.log_dir)
         locked_out, locked_out_url = start_gateway(wrong, name="secrets-wrong-redis-gateway")
@@ -188,10 +192,21 @@ def test_redis_mlflow_s3_and_signing_secrets_stay_out_of_logs(tmp_path: Path) ->
         f"{process.log_path.name}: {what}"
         for process in started
         for what, value in secrets.items()
-        if value in process.log_path.read_text(errors="replace")
+        if value in readable_log(process.log_path)
     ]
     leaks += [f"{answer.url}: {what}" for answer in answers for what, value in secrets.items() if value in answer.text]
     assert leaks == [], leaks
+
+
+def readable_log(path: Path) -> str:
+    """The log as written, plus each JSON line's decoded values: JSON escaping must not hide a secret."""
+    lines = path.read_text(errors="replace").splitlines()
+    decoded = []
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                decoded.append(" ".join(str(value) for value in json.loads(line).values()))
+    return "\n".join(lines + decoded)
 
 
 def secret_values() -> dict[str, str]:
@@ -210,7 +225,7 @@ def test_no_secret_in_any_log_line(fault_stack: FaultStack, services_dir: Path) 
     assert any("alerting" in n for n in names), names
     leaks = []
     for path in logs:
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        for number, line in enumerate(readable_log(path).splitlines(), 1):
             for what, value in secret_values().items():
                 if value in line:
                     leaks.append(f"{path.name}:{number}: {what}")

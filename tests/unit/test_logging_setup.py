@@ -1,0 +1,125 @@
+"""Logging off the caller's thread: a log call queues its record, one writer thread builds and writes the line, text
+or JSON, and stopping writes everything still queued (after a fork too)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from logging.handlers import QueueHandler
+from pathlib import Path
+from typing import TextIO
+
+import pytest
+
+from shared.logging_setup import LogFormat, configure_logging, kv, stop_logging
+
+log = logging.getLogger("tests.logging_setup")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    level, before = root.level, list(root.handlers)
+    yield
+    stop_logging()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in before:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _configure(level: str, log_format: LogFormat, stream: TextIO, service: str | None = None) -> None:
+    """The pipeline alone on the root logger: pytest's capture handlers would render lines in the caller's thread."""
+    configure_logging(level, log_format, service=service, stream=stream)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if not isinstance(handler, QueueHandler):
+            root.removeHandler(handler)
+
+
+class _RenderedWhere:
+    """Records which thread turns it into text."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def __str__(self) -> str:
+        self.threads.append(threading.current_thread().name)
+        return "rendered"
+
+
+def test_a_log_call_only_queues_the_line_is_built_and_written_by_another_thread(restore_logging: None) -> None:
+    stream = io.StringIO()
+    _configure("INFO", "text", stream)
+    probe = _RenderedWhere()
+    log.info("request done %s", probe)
+    stop_logging()
+    assert "request done rendered" in stream.getvalue()
+    assert probe.threads and threading.current_thread().name not in probe.threads
+
+
+def test_stopping_writes_every_queued_line_and_later_lines_still_appear(restore_logging: None) -> None:
+    stream = io.StringIO()
+    _configure("INFO", "text", stream)
+    for index in range(5000):
+        log.info("line %s", kv(index=index))
+    stop_logging()
+    lines = stream.getvalue().splitlines()
+    assert [line.rsplit("=", 1)[1] for line in lines] == [str(i) for i in range(5000)]
+    log.warning("after the writer thread stopped")
+    assert stream.getvalue().splitlines()[-1].endswith("after the writer thread stopped")
+
+
+def test_json_lines_carry_the_context_as_fields_and_never_split(restore_logging: None) -> None:
+    stream = io.StringIO()
+    _configure("INFO", "json", stream, service="gateway")
+    log.info("%s %s", "GET /predict", kv(route="/predict", status=200, request_id="abc", ms=1.5, missing=None))
+    log.warning('forged?\n{"level": "ERROR"} %s', kv(model_version="3"))
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        log.exception("failed %s", kv(job_id="j1"))
+    stop_logging()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    access, forged, failed = (json.loads(line) for line in lines)
+    assert access["message"] == "GET /predict route=/predict status=200 request_id=abc ms=1.5"
+    assert (access["route"], access["status"], access["request_id"], access["ms"]) == ("/predict", 200, "abc", 1.5)
+    assert access["level"] == "INFO" and access["service"] == "gateway" and access["pid"] == os.getpid()
+    assert access["logger"] == "tests.logging_setup" and access["time"].endswith("Z")
+    assert "missing" not in access
+    assert forged["level"] == "WARNING" and forged["message"].startswith("forged?\n") and forged["model_version"] == "3"
+    assert failed["job_id"] == "j1" and "RuntimeError: boom" in failed["exception"]
+
+
+def test_the_level_still_filters_before_anything_is_queued(restore_logging: None) -> None:
+    stream = io.StringIO()
+    _configure("WARNING", "text", stream)
+    probe = _RenderedWhere()
+    log.info("hidden %s", probe)
+    stop_logging()
+    assert stream.getvalue() == "" and probe.threads == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_gets_its_own_writer_thread(restore_logging: None, tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    with path.open("a", encoding="utf-8") as stream:
+        _configure("INFO", "text", stream)
+        log.info("parent before fork")
+        pid = os.fork()
+        if pid == 0:  # the child leaves through os._exit, as a prefork pool's children do
+            log.info("child line")
+            stop_logging()
+            os._exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+        log.info("parent after fork")
+        stop_logging()
+    text = path.read_text(encoding="utf-8")
+    assert "child line" in text and "parent after fork" in text
+    assert text.count("parent before fork") == 1
