@@ -12,10 +12,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, TypeAdapter, ValidationError
 
+if TYPE_CHECKING:
+    from gateway.settings import GatewaySettings
+
+API_KEY_HEADER = "X-API-Key"
 Role = Literal["analyst", "admin"]
 # Names end up in events, reports, logs and Redis keys: short, and without spaces or markup.
 KeyName = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
@@ -73,6 +77,19 @@ class KeyRing:
             if hmac.compare_digest(candidate, digest):
                 found = caller
         return found
+
+
+def caller_of_key(api_key: str | None, settings: GatewaySettings) -> Caller | None:
+    """Who a key belongs to, compared in constant time against every configured key."""
+    if not api_key:
+        return None
+    return settings.key_ring.caller(api_key)
+
+
+def role_of_key(api_key: str | None, settings: GatewaySettings) -> Role | None:
+    """The role a key grants, compared in constant time against every configured key."""
+    caller = caller_of_key(api_key, settings)
+    return caller.role if caller else None
 
 
 def _shared_key_message(first: ApiKeyEntry, second: ApiKeyEntry) -> str:

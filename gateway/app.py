@@ -1,4 +1,5 @@
-"""The gateway's app factory: middleware, routes, and the Redis/Celery clients it shares across requests."""
+"""The gateway's app factory: middleware, routes, and what requests share, built once in `lifespan`: the Redis and
+Celery clients, the stores and the predict path."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import metrics
 from gateway.middleware import AccessMiddleware, BodySizeLimitMiddleware
+from gateway.predict_path import PredictPath
 from gateway.routes import admin, alerts, feedback, health, model_admin, models, predict, retraining_policy, stats
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
@@ -22,7 +24,7 @@ from shared.feedback import FeedbackStore
 from shared.heap import freeze_long_lived
 from shared.jobs import JobStore
 from shared.logging_setup import configure_logging
-from shared.redis_client import connect
+from shared.redis_client import connect, connect_async
 from shared.version import package_version
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.redis = connect(settings.redis_url)
+        async_redis = connect_async(settings.redis_url)
+        app.state.predict_path = PredictPath(settings, async_redis)
         app.state.celery = make_celery("gateway", settings.redis_url)
         app.state.feedback_store = FeedbackStore(app.state.redis)
         app.state.job_store = JobStore(app.state.redis)
@@ -47,9 +51,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             pause_ms,
         )
         yield
-        predict_path = getattr(app.state, "predict_path", None)  # made by the predict routes on first use
-        if predict_path is not None:
-            await predict_path.client.close()
+        await app.state.predict_path.close()
+        await async_redis.aclose()
         app.state.redis.close()
 
     app = FastAPI(

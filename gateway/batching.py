@@ -28,8 +28,8 @@ from shared.logging_setup import kv
 
 log = logging.getLogger(__name__)
 
-# Sends one batch: (texts, request id per text) -> one answer per text, in order.
-Dispatch = Callable[[list[str], list[str]], Awaitable[list[Any]]]
+# Sends one batch: (texts, request id per text, caller's key name per text) -> one answer per text, in order.
+Dispatch = Callable[[list[str], list[str], list[str | None]], Awaitable[list[Any]]]
 # Called with each request's wait in the pending batch (seconds) and the size of the batch it left in.
 Observer = Callable[[float, int], None]
 
@@ -38,6 +38,7 @@ Observer = Callable[[float, int], None]
 class _Waiting:
     texts: list[str]
     request_id: str
+    caller: str | None
     future: asyncio.Future[list[Any]]
     arrived: float = field(default_factory=time.perf_counter)
 
@@ -64,14 +65,10 @@ class Coalescer:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    async def predict(self, texts: list[str], request_id: str) -> list[Any]:
+    async def predict(self, texts: list[str], request_id: str, caller: str | None = None) -> list[Any]:
         """Answers for `texts`, in order; raises whatever the dispatch of its batch raised."""
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(list(texts), request_id, loop.create_future())
+        waiting = _Waiting(list(texts), request_id, caller, loop.create_future())
         if len(texts) >= self.max_batch_size or (not self._pending and self._in_flight < self.max_in_flight):
             # Leaves alone and at once, on the caller's own task: no hand-off to another task and back.
             self._in_flight += 1
@@ -105,12 +102,13 @@ class Coalescer:
     async def _run(self, batch: list[_Waiting]) -> None:
         texts = [text for item in batch for text in item.texts]
         request_ids = [item.request_id for item in batch for _ in item.texts]
+        callers = [item.caller for item in batch for _ in item.texts]
         if self._observe is not None:
             now = time.perf_counter()
             for item in batch:
                 self._observe(now - item.arrived, len(texts))
         try:
-            answers = await self._dispatch(texts, request_ids)
+            answers = await self._dispatch(texts, request_ids, callers)
             if len(answers) != len(texts):
                 raise RuntimeError(f"the worker answered {len(answers)} predictions for {len(texts)} tweets")
         except BaseException as exc:

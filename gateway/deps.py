@@ -10,12 +10,13 @@ from celery import Celery
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
-from gateway.api_keys import Caller, Role
+from gateway.api_keys import API_KEY_HEADER, Caller, Role, caller_of_key
+from gateway.predict_path import PredictPath
 from gateway.settings import GatewaySettings
 from shared.feedback import FeedbackStore
 from shared.jobs import JobStore
+from shared.prediction_log import PredictionLog
 
-API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Analyst or admin API key.")
 
 
@@ -31,6 +32,15 @@ def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
+def predict_path_of(request: Request) -> PredictPath:
+    return request.app.state.predict_path
+
+
+async def _predict_path(request: Request) -> PredictPath:
+    # Async, like the predict routes: a sync dependency would cost them a threadpool hop per request.
+    return predict_path_of(request)
+
+
 def get_feedback_store(request: Request) -> FeedbackStore:
     return request.app.state.feedback_store
 
@@ -39,24 +49,17 @@ def get_job_store(request: Request) -> JobStore:
     return request.app.state.job_store
 
 
+def get_prediction_log(request: Request) -> PredictionLog:
+    return request.app.state.prediction_log
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings_dep)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+PredictPathDep = Annotated[PredictPath, Depends(_predict_path)]
 FeedbackStoreDep = Annotated[FeedbackStore, Depends(get_feedback_store)]
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
-
-
-def caller_of_key(api_key: str | None, settings: GatewaySettings) -> Caller | None:
-    """Who a key belongs to, compared in constant time against every configured key."""
-    if not api_key:
-        return None
-    return settings.key_ring.caller(api_key)
-
-
-def role_of_key(api_key: str | None, settings: GatewaySettings) -> Role | None:
-    """The role a key grants, compared in constant time against every configured key."""
-    caller = caller_of_key(api_key, settings)
-    return caller.role if caller else None
+PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
 
 def _require(allowed: tuple[Role, ...]):

@@ -22,6 +22,7 @@ import redis
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter, ValidationError
 
+from gateway import metrics
 from shared import redis_keys
 from shared.events import STREAM_MAXLEN
 from shared.logging_setup import kv
@@ -44,12 +45,12 @@ class StorageFull(InferenceUnavailable):
     """Redis is at its memory budget and refuses what a prediction must store; the message starts "storage full"."""
 
 
-def live_workers(client: redis.Redis, max_age_s: float) -> list[dict]:
+async def live_workers(client: aioredis.Redis, max_age_s: float) -> list[dict]:
     """Inference worker processes whose heartbeat is fresh, with the model each one serves."""
-    worker_ids = client.zrangebyscore(redis_keys.INFERENCE_WORKERS_INDEX, time.time() - max_age_s, "+inf")
+    worker_ids = await client.zrangebyscore(redis_keys.INFERENCE_WORKERS_INDEX, time.time() - max_age_s, "+inf")
     if not worker_ids:
         return []
-    return _fresh(client.mget([_heartbeat_key(w) for w in worker_ids]), max_age_s)
+    return _fresh(await client.mget([_heartbeat_key(w) for w in worker_ids]), max_age_s)
 
 
 def _heartbeat_key(worker_id: bytes | str) -> str:
@@ -70,9 +71,12 @@ def _fresh(raw_states: list[Any], max_age_s: float) -> list[dict]:
 class InferenceClient:
     """One per gateway process: sends batches of tweets as prediction calls and awaits their replies."""
 
-    def __init__(self, redis_url: str, worker_max_age_s: float, liveness_cache_s: float = 0.5) -> None:
+    def __init__(
+        self, redis_client: aioredis.Redis, worker_max_age_s: float, timeout_s: float, liveness_cache_s: float = 0.5
+    ) -> None:
         self._reply_channel = redis_keys.predict_reply_channel(uuid.uuid4().hex[:12])
-        self._redis = aioredis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=5.0)
+        self._redis = redis_client
+        self._timeout_s = timeout_s
         self._waiting: dict[str, asyncio.Future[PredictReply]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -83,7 +87,6 @@ class InferenceClient:
 
     @property
     def redis(self) -> aioredis.Redis:
-        """This process's asyncio Redis client, shared with the other hot-path checks (the rate limit)."""
         return self._redis
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -101,21 +104,18 @@ class InferenceClient:
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(InferenceUnavailable("the gateway is shutting down"))
-        with contextlib.suppress(Exception):
-            await self._redis.aclose()
 
     # --- workers ---------------------------------------------------------------------------------
+
+    async def live_workers(self) -> list[dict]:
+        return await live_workers(self._redis, self._worker_max_age_s)
 
     async def live_worker_count(self) -> int:
         """Fresh inference worker heartbeats, cached briefly: this runs on every request."""
         checked_at, count = self._liveness
         if time.monotonic() - checked_at < self._liveness_cache_s:
             return count
-        max_age_s = self._worker_max_age_s
-        index = redis_keys.INFERENCE_WORKERS_INDEX
-        worker_ids = await self._redis.zrangebyscore(index, time.time() - max_age_s, "+inf")
-        keys = [_heartbeat_key(w) for w in worker_ids]
-        count = len(_fresh(await self._redis.mget(keys), max_age_s)) if keys else 0
+        count = len(await self.live_workers())
         self._liveness = (time.monotonic(), count)
         return count
 
@@ -129,8 +129,24 @@ class InferenceClient:
 
     # --- one batch -------------------------------------------------------------------------------
 
-    async def predict(self, texts: list[str], request_ids: list[str], timeout_s: float) -> list[Prediction]:
-        """Predictions for `texts` (one call), or InferenceUnavailable saying why not."""
+    async def predict(
+        self, texts: list[str], request_ids: list[str], callers: list[str | None] | None = None
+    ) -> list[Prediction]:
+        """Predictions for `texts` (one call), or InferenceUnavailable saying why not; `callers` (the key name per
+        text) goes into the prediction log."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            answers = await self._call(texts, request_ids, callers)
+            outcome = "ok"
+            return answers
+        finally:
+            metrics.INFERENCE_ROUND_TRIP.labels(outcome).observe(time.perf_counter() - started)
+
+    async def _call(
+        self, texts: list[str], request_ids: list[str], callers: list[str | None] | None
+    ) -> list[Prediction]:
+        timeout_s = self._timeout_s
         await self.start()
         if not self._subscribed.is_set():
             with anyio.move_on_after(min(2.0, timeout_s)):
@@ -141,6 +157,7 @@ class InferenceClient:
             reply_to=self._reply_channel,
             texts=texts,
             request_ids=request_ids,
+            callers=callers if callers is not None and any(callers) else None,
             sent_at=now,
             deadline=now + timeout_s,
         )

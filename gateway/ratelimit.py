@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aioredis
 from fastapi import HTTPException, Request, status
 
-from gateway.deps import API_KEY_HEADER, role_of_key
+from gateway.api_keys import API_KEY_HEADER, role_of_key
 from gateway.inference_client import StorageFull
 from gateway.settings import GatewaySettings
 from shared.logging_setup import kv

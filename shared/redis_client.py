@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+_CONNECT_TIMEOUT_S = 2.0
+_HEALTH_CHECK_INTERVAL_S = 10
+_RETRIES = 3
+_RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=1.0, base=0.05)
 
 
 def connect(url: str, socket_timeout_s: float = 5.0) -> redis.Redis:
     return redis.Redis.from_url(
         url,
-        socket_connect_timeout=2.0,
+        socket_connect_timeout=_CONNECT_TIMEOUT_S,
         socket_timeout=socket_timeout_s,
-        health_check_interval=10,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        health_check_interval=_HEALTH_CHECK_INTERVAL_S,
+        retry=Retry(_backoff(), retries=_RETRIES),
+        retry_on_error=_RETRY_ON,
+    )
+
+
+def connect_async(url: str, socket_timeout_s: float = 5.0) -> aioredis.Redis:
+    """The asyncio client, with the same retries and timeouts as `connect`."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=_CONNECT_TIMEOUT_S,
+        socket_timeout=socket_timeout_s,
+        health_check_interval=_HEALTH_CHECK_INTERVAL_S,
+        retry=AsyncRetry(_backoff(), retries=_RETRIES),
+        retry_on_error=_RETRY_ON,
     )

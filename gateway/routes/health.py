@@ -8,10 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from gateway.deps import RedisDep, SettingsDep
-from gateway.inference_client import live_workers
+from gateway.deps import PredictPathDep
 from shared.schemas.api import Readiness
-from shared.storage_budget import memory_state
 from shared.version import package_version
 
 router = APIRouter(tags=["health"])
@@ -28,22 +26,23 @@ def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
+async def ready(path: PredictPathDep) -> JSONResponse:
+    inference = path.client
     problems: list[str] = []
     workers: list[dict] = []
     redis_ok = True
     storage_full = False
     try:
-        redis_client.ping()
-        workers = live_workers(redis_client, settings.worker_heartbeat_max_age_s)
+        await inference.redis.ping()
+        workers = await inference.live_workers()
     except (redis.RedisError, OSError) as exc:
         redis_ok = False
         problems.append(
-            f"redis unreachable at {redis_client.connection_pool.connection_kwargs.get('host', '?')}: "
+            f"redis unreachable at {inference.redis.connection_pool.connection_kwargs.get('host', '?')}: "
             f"{exc.__class__.__name__}"
         )
     else:
-        full_reason = _storage_full_reason(redis_client)
+        full_reason = await inference.storage_full_reason()
         storage_full = full_reason is not None
         if full_reason is not None:
             problems.append(full_reason)
@@ -79,12 +78,3 @@ def ready(settings: SettingsDep, redis_client: RedisDep) -> JSONResponse:
         problems=problems,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
-
-
-def _storage_full_reason(redis_client: redis.Redis) -> str | None:
-    """Why Redis refuses writes, if it is at its memory budget; None if it has room or does not say."""
-    try:
-        state = memory_state(redis_client.info("memory"))
-    except (redis.RedisError, OSError):
-        return None
-    return state.reason() if state.refusing_writes else None

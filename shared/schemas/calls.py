@@ -26,6 +26,9 @@ class PredictCall(BaseModel):
     reply_to: str  # the pub/sub channel of the gateway process that waits
     texts: list[str]
     request_ids: list[str]  # one per tweet: each prediction is recorded with its own request's id
+    # One per tweet: the name the caller's API key carries (None: anonymous), for the prediction log. Optional so
+    # that calls from a gateway that predates it still parse.
+    callers: list[str | None] | None = None
     sent_at: float  # epoch seconds
     deadline: float  # epoch seconds; a call read later is dropped: its caller has had its 503
 
@@ -33,6 +36,8 @@ class PredictCall(BaseModel):
     def _one_request_id_per_text(self) -> PredictCall:
         if len(self.request_ids) != len(self.texts):
             raise ValueError(f"request_ids has {len(self.request_ids)} entries for {len(self.texts)} texts")
+        if self.callers is not None and len(self.callers) != len(self.texts):
+            raise ValueError(f"callers has {len(self.callers)} entries for {len(self.texts)} texts")
         return self
 
 

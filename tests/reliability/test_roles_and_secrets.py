@@ -17,7 +17,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from gateway import deps
+from gateway import api_keys, deps
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from shared.settings import INSECURE_DEFAULT_KEYS, ServiceSettings
@@ -127,11 +127,11 @@ def test_protected_routes_refuse_missing_unknown_and_lesser_keys(client: TestCli
 
 def test_keys_match_exactly_and_near_misses_are_refused() -> None:
     settings = GatewaySettings(analyst_api_key=SecretStr(ANALYST_KEY), admin_api_key=SecretStr(ADMIN_KEY))
-    assert deps.role_of_key(ADMIN_KEY, settings) == "admin"
-    assert deps.role_of_key(ANALYST_KEY, settings) == "analyst"
+    assert api_keys.role_of_key(ADMIN_KEY, settings) == "admin"
+    assert api_keys.role_of_key(ANALYST_KEY, settings) == "analyst"
     for near_miss in (ANALYST_KEY[:-1], ANALYST_KEY + "x", ANALYST_KEY[:-1] + "X", ANALYST_KEY.upper(), ""):
-        assert deps.role_of_key(near_miss, settings) is None, near_miss
-    assert deps.role_of_key("é" + ANALYST_KEY, settings) is None  # non-ASCII keys compare as bytes, no TypeError
+        assert api_keys.role_of_key(near_miss, settings) is None, near_miss
+    assert api_keys.role_of_key("é" + ANALYST_KEY, settings) is None  # non-ASCII keys compare as bytes, no TypeError
 
 
 def service_settings_classes() -> list[type[ServiceSettings]]:

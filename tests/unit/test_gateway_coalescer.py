@@ -11,22 +11,24 @@ from gateway.batching import Coalescer
 def test_gateway_coalescer_merges_requests_while_batches_are_in_flight() -> None:
     sent: list[tuple[list[str], list[str]]] = []
 
-    async def dispatch(texts: list[str], request_ids: list[str]) -> list[dict]:
+    async def dispatch(texts: list[str], request_ids: list[str], callers: list[str | None]) -> list[dict]:
         sent.append((texts, request_ids))
         await asyncio.sleep(0.01)
-        return [{"text": t, "request_id": r} for t, r in zip(texts, request_ids, strict=True)]
+        return [{"text": t, "request_id": r, "caller": c} for t, r, c in zip(texts, request_ids, callers, strict=True)]
 
     async def scenario() -> list[list[dict]]:
         coalescer = Coalescer(dispatch, window_ms=50, max_batch_size=16, max_in_flight=1)
-        return await asyncio.gather(*(coalescer.predict([f"t{i}"], f"r{i}") for i in range(40)))
+        return await asyncio.gather(*(coalescer.predict([f"t{i}"], f"r{i}", f"c{i % 3}") for i in range(40)))
 
     answers = asyncio.run(scenario())
-    assert [a[0] for a in answers] == [{"text": f"t{i}", "request_id": f"r{i}"} for i in range(40)]
+    assert [a[0] for a in answers] == [
+        {"text": f"t{i}", "request_id": f"r{i}", "caller": f"c{i % 3}"} for i in range(40)
+    ]
     assert len(sent) < 10 and max(len(texts) for texts, _ in sent) <= 16
 
 
 def test_gateway_coalescer_sends_a_lone_request_at_once_and_bounds_the_wait() -> None:
-    async def dispatch(texts: list[str], request_ids: list[str]) -> list[dict]:
+    async def dispatch(texts: list[str], request_ids: list[str], callers: list[str | None]) -> list[dict]:
         await asyncio.sleep(0.3 if texts == ["slow"] else 0)
         return [{"text": t} for t in texts]
 
@@ -49,7 +51,7 @@ def test_gateway_coalescer_sends_a_lone_request_at_once_and_bounds_the_wait() ->
 
 
 def test_gateway_coalescer_fails_every_caller_of_a_failed_batch() -> None:
-    async def dispatch(texts: list[str], request_ids: list[str]) -> list[dict]:
+    async def dispatch(texts: list[str], request_ids: list[str], callers: list[str | None]) -> list[dict]:
         raise ConnectionError("broker down")
 
     async def scenario() -> list[BaseException | list[dict]]:
