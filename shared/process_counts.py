@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, which containers and `taskset` narrow), at least 1."""
+def available_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may use, at least 1: its CPU affinity (which `taskset` and cpusets narrow), and no more
+    than a container's CPU quota (cgroup v2 `cpu.max`), which affinity does not show."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cpu_max)
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def cgroup_cpu_quota(cpu_max: Path) -> int | None:
+    """Whole cores a cgroup v2 `cpu.max` ("<quota> <period>", or "max <period>") allows, rounded up; None if none."""
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max" or not quota.isdigit() or not period.isdigit() or int(period) == 0:
+        return None
+    return max(1, math.ceil(int(quota) / int(period)))
 
 
 def default_gateway_processes(cores: int | None = None) -> int:
