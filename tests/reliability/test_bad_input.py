@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from local_stack.processes import wait_until
 from tests.conftest import ADMIN_KEY, ANALYST_KEY
 from tests.reliability.conftest import FaultStack, Served, record_fault, serve
 
@@ -186,8 +187,11 @@ def test_every_response_carries_a_request_id_found_in_gateway_and_worker_logs(se
     )
     assert response.status_code == 200
     assert response.headers["X-Request-ID"] == request_id
-    assert f"request_id={request_id}" in served.gateway.log_path.read_text(errors="replace")
-    assert request_id in served.worker.log_path.read_text(errors="replace")
+    # Log lines are written by each process's logging thread, a moment after the answer.
+    wait_until(
+        lambda: f"request_id={request_id}" in served.gateway.log_path.read_text(errors="replace"), 10, "access line"
+    )
+    wait_until(lambda: request_id in served.worker.log_path.read_text(errors="replace"), 10, "worker line")
     # Errors carry one too, and a hostile id (log injection) is replaced rather than echoed.
     for method, path, body in (("GET", "/nope", None), ("POST", "/predict", {}), ("GET", "/alerts", None)):
         answer = httpx.request(method, served.url + path, json=body, timeout=10)

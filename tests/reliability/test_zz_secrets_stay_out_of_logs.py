@@ -121,8 +121,10 @@ def test_gateway_logs_wrong_keys_without_echoing_them(faults: FaultStack) -> Non
     for key in (ANALYST_KEY, ADMIN_KEY, attempted):
         httpx.get(url + "/admin/training-jobs", headers={"X-API-Key": key}, timeout=10)
         httpx.post(url + "/predict", json={"text": "x"}, headers={"X-API-Key": key}, timeout=30)
+    # The requests were logged (by the gateway's logging thread, a moment after each answer)...
+    wait_until(lambda: gateway.log_path.read_text(errors="replace").count("POST /predict") >= 3, 10, "access lines")
     text = gateway.log_path.read_text(errors="replace")
-    assert "/admin/training-jobs" in text  # the requests were logged...
+    assert "/admin/training-jobs" in text
     assert ADMIN_KEY not in text and ANALYST_KEY not in text  # ...without the keys
 
 
