@@ -46,6 +46,8 @@ for _family in FAMILY_NAMES:
     # Every series exists from the start at 0, so that a rate or an alert sees the first job of each kind.
     for _state in STATES:
         JOBS.labels(family=_family, state=_state)
+        if _state != "started":
+            JOB_DURATION_SECONDS.labels(family=_family, state=_state)
     JOBS_RUNNING.labels(family=_family)
 
 

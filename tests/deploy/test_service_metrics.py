@@ -93,6 +93,7 @@ def test_the_training_worker_counts_its_jobs_by_family_and_end(
     for family in ("classical", "lstm", "bert"):
         for state in ("started", "succeeded", "failed", "cancelled"):
             assert before[f'training_jobs_total{{family="{family}",state="{state}"}}'] == 0
+        assert before[f'training_job_duration_seconds_count{{family="{family}",state="succeeded"}}'] == 0
         assert before[f'training_jobs_running{{family="{family}"}}'] == 0
 
     succeeded = _post_job(gateway, TINY_CLASSICAL)
