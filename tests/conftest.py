@@ -69,6 +69,8 @@ class Stack:
             "HF_HUB_OFFLINE": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONUNBUFFERED": "1",
+            # One gateway process unless a test asks for more: the default follows the machine's core count.
+            "GATEWAY_PROCESSES": "1",
             **extra,
         }
 
