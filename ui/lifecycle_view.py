@@ -63,7 +63,7 @@ def _move(admin: GatewayClient, name: str, action: str) -> None:
     st.session_state[MOVE_OUTCOME] = ("success", f"{event.action}: {moved}")
 
 
-def show_challenger(reader: GatewayClient, admin: GatewayClient | None) -> ChallengerStatus | None:
+def show_challenger(reader: GatewayClient) -> ChallengerStatus | None:
     st.subheader("Challenger in shadow")
     try:
         status = reader.challenger()
@@ -121,7 +121,7 @@ def show_history(reader: GatewayClient, name: str) -> None:
 
 
 def show_lifecycle(reader: GatewayClient, admin: GatewayClient | None) -> None:
-    status = show_challenger(reader, admin)
+    status = show_challenger(reader)
     if status is None:
         return
     if admin is not None:
