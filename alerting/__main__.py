@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     # Blocking reads must return before the next one: a socket timeout longer than the block time.
     client = connect(settings.redis_url, socket_timeout_s=settings.read_block_ms / 1000 + 5)
     mailer = make_mailer(settings)
-    links = ModelLinks(settings.mlflow_tracking_uri, settings.run_link_base, settings.mlflow_timeout_s)
+    links = ModelLinks(settings.mlflow_tracking_uri, settings.mlflow_link_base, settings.mlflow_http_timeout_s)
     metrics.serve(settings.metrics_port)
     log.info(
         "alerting starting %s",

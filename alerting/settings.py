@@ -40,9 +40,8 @@ class AlertingSettings(ServiceSettings):
     retry_initial_s: float = Field(2.0, gt=0)
     retry_max_s: float = Field(300.0, gt=0)
 
-    # Where a report's "open the MLflow run" links point; the tracking URI when unset.
-    mlflow_ui_url: str | None = None
-    mlflow_timeout_s: float = 3.0
+    # A report looks up its models' runs in MLflow; a slow registry must not hold the email long.
+    mlflow_http_timeout_s: int = Field(3, ge=1)
 
     consumer_group: str = "alerting"
     consumer_name: str = Field(default_factory=lambda: f"alerting-{socket.gethostname()}")
@@ -107,10 +106,6 @@ class AlertingSettings(ServiceSettings):
     @property
     def delivery(self) -> Literal["smtp", "outbox"]:
         return "smtp" if self.smtp_host else "outbox"
-
-    @property
-    def run_link_base(self) -> str:
-        return (self.mlflow_ui_url or self.mlflow_tracking_uri).rstrip("/")
 
     def secrets_to_check(self) -> dict[str, SecretStr | None]:
         return {"smtp_password": self.smtp_password} if self.smtp_user else {}

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format, settings.service_name)
+    settings.limit_mlflow_requests()  # GET /models must answer 503 in seconds when the registry is down
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.api_keys import ApiKeyEntry, KeyRing, load_keys_file
@@ -19,7 +19,8 @@ class GatewaySettings(ServiceSettings, PromotionPolicySettings):
 
     service_name: str = "gateway"
     host: str = "127.0.0.1"
-    port: int = 8000
+    # GATEWAY_PORT; PORT too, which platforms such as Cloud Run set for the one process of a container.
+    port: int = Field(8000, validation_alias=AliasChoices("gateway_port", "port"))
     # Keys sent in the `X-API-Key` header. The defaults only work in a local/test environment.
     analyst_api_key: SecretStr = SecretStr("dev-analyst-key")
     admin_api_key: SecretStr = SecretStr("dev-admin-key")
@@ -54,11 +55,10 @@ class GatewaySettings(ServiceSettings, PromotionPolicySettings):
     predict_tweet_limit_per_minute: int = 6000
     # Retry-After when Redis is at its memory budget: room comes back as records expire, not within seconds.
     storage_full_retry_after_s: int = 60
-    mlflow_ui_url: str | None = None
     # A worker counts as alive while its heartbeat is this fresh.
     worker_heartbeat_max_age_s: float = 10.0
-    # Micro-batching of concurrent /predict calls into one task (gateway/batching.py): a request waits at most
-    # the window, and only while `predict_max_in_flight` batches are already out; at most this many tweets a task.
+    # Coalescing of concurrent /predict requests into one prediction call (gateway/batching.py): a request waits at
+    # most the window, and only while `predict_max_in_flight` calls are already out; at most this many tweets a call.
     predict_batch_window_ms: float = 2.0
     predict_max_batch_size: int = 64
     predict_max_in_flight: int = 4

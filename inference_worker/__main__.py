@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         raise SystemExit(f"inference worker: invalid settings: {settings_problems(exc)}") from None
     configure_logging(settings.log_level, settings.log_format, settings.service_name)
+    settings.limit_mlflow_requests()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

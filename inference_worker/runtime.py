@@ -38,9 +38,6 @@ class NoModelLoaded(RuntimeError):
 class WorkerRuntime:
     def __init__(self, settings: InferenceSettings) -> None:
         self.settings = settings
-        # MLflow's client retries a dead registry for minutes by default; fail fast and keep serving instead.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.registry_max_retries))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_s))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.redis = connect(settings.redis_url)
         self.store = ModelStore(

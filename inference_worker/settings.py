@@ -14,9 +14,10 @@ class InferenceSettings(ServiceSettings, ModelSigningSettings):
     heartbeat_interval_s: float = 2.0
     # Fallback for a missed `model.promoted` event: how often the champion alias is re-read.
     alias_poll_interval_s: float = 30.0
-    # Registry calls fail fast when MLflow is down (the last good model keeps serving meanwhile).
-    registry_max_retries: int = 2
-    registry_timeout_s: int = 30
+    # Registry calls fail fast when MLflow is down (the last good model keeps serving meanwhile), yet leave a
+    # model's download time to finish.
+    mlflow_http_timeout_s: int = Field(30, ge=1)
+    mlflow_http_max_retries: int = Field(2, ge=0)
     # Threads reading the gateway's prediction calls (inference_worker/call_consumer.py). Each read takes every
     # call waiting, up to `max_calls_per_read`: that is the micro-batch, and a lone call never waits.
     call_consumers: int = 2

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if importlib.util.find_spec("alerting.__main__") is not None:
             started.append(start_service("alerting", ["alerting"], env, log_dir))
         gateway = start_service(
-            "gateway", ["gateway"], {**env, "HOST": "127.0.0.1", "PORT": str(gateway_port)}, log_dir
+            "gateway", ["gateway"], {**env, "HOST": "127.0.0.1", "GATEWAY_PORT": str(gateway_port)}, log_dir
         )
         started.append(gateway)
         ui_url = None
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 start_service(
                     "ui",
                     ["ui"],
-                    {**env, "GATEWAY_URL": gateway_url, "UI_PORT": str(ui_port), "PORT": str(ui_port)},
+                    {**env, "GATEWAY_URL": gateway_url, "UI_PORT": str(ui_port)},
                     log_dir,
                 )
             )

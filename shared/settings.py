@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -25,6 +26,12 @@ class ServiceSettings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+    # Where a person's browser opens the MLflow UI (links to runs): it differs from `mlflow_tracking_uri`, which
+    # services reach it by, inside Compose.
+    mlflow_ui_url: str | None = None
+    # Each request of MLflow's client, and how often it is retried: its own defaults retry a dead server for minutes.
+    mlflow_http_timeout_s: int = Field(10, ge=1)
+    mlflow_http_max_retries: int = Field(1, ge=0)
 
     lstm_model_name: str = "air-paradis-lstm"
     classical_model_name: str = "air-paradis-classical"
@@ -37,6 +44,21 @@ class ServiceSettings(BaseSettings):
     # The prediction log's database (shared/prediction_log/): SQLite on the local disk by default, PostgreSQL
     # (`postgresql+psycopg://user:password@host/db`) in Compose. The log writer writes it; gateway and training read it.
     prediction_log_url: str = "sqlite:///.local/prediction-log.db"
+    # Entries the prediction log stream keeps at most (approximately) while no log writer drains it; 0 turns the
+    # log off (nothing is appended). Each entry holds one worker read's predictions or one feedback verdict.
+    prediction_log_stream_maxlen: int = Field(100_000, ge=0)
+
+    @property
+    def mlflow_link_base(self) -> str:
+        """The base of links to MLflow runs that a person opens."""
+        return (self.mlflow_ui_url or self.mlflow_tracking_uri).rstrip("/")
+
+    def limit_mlflow_requests(self) -> None:
+        """Bound MLflow's client in this process by these settings; its own MLFLOW_HTTP_REQUEST_* variables, where
+        set, win."""
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.mlflow_http_timeout_s))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.mlflow_http_max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
     @property
     def prediction_ttl_s(self) -> int:

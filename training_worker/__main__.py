@@ -62,14 +62,15 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, settings.service_name)
+    settings.limit_mlflow_requests()
     if args.command == "worker":
         if settings.metrics_port > 0:
             _share_metrics_between_processes()
         from training_worker import metrics
-        from training_worker.celery_app import app
+        from training_worker.celery_app import create_celery_app
 
         metrics.serve(settings.metrics_port)
-        app.worker_main(
+        create_celery_app(settings).worker_main(
             [
                 "worker",
                 "--loglevel",

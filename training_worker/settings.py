@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.promotion_gate import PromotionPolicySettings
 from shared.settings import ModelSigningSettings, ServiceSettings
@@ -23,6 +23,9 @@ class TrainingSettings(ServiceSettings, ModelSigningSettings, PromotionPolicySet
     # S3/MinIO artifact store: read by MLflow from MLFLOW_S3_ENDPOINT_URL / AWS_* when configured.
     mlflow_s3_endpoint_url: str | None = None
     training_queue: str = "training"
+    # Uploads of a whole model (BERT's weights) take minutes: MLflow's requests may take that long here.
+    mlflow_http_timeout_s: int = Field(120, ge=1)
+    mlflow_http_max_retries: int = Field(3, ge=0)
     # Prometheus /metrics of `python -m training_worker worker`, served by its main process; 0 = none.
     metrics_port: int = 0
     # Retraining never waits forever on a stuck job: Celery kills it past this limit and it ends as failed.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -33,10 +34,17 @@ class JobStopped(Exception):
     """The job was cancelled, or its lease was lost to another worker: this process must stop working on it."""
 
 
+@lru_cache(maxsize=1)
+def process_redis() -> redis.Redis:
+    """This process's one Redis client, whatever the job: redis-py's pool opens its own connections again in a
+    forked pool child."""
+    return connect(get_settings().redis_url)
+
+
 @shared_task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(self: Any, job_id: str) -> dict:
     settings = get_settings()
-    redis_client = connect(settings.redis_url)
+    redis_client = process_redis()
     store = JobStore(redis_client)
     job = store.get(job_id)
     if job is None:
@@ -68,7 +76,7 @@ def _count_cancelled_while_running(sender: Any = None, request: Any = None, term
     if not terminated or getattr(sender, "name", None) != TRAIN_TASK or not getattr(request, "args", None):
         return
     try:
-        job = JobStore(connect(get_settings().redis_url)).get(request.args[0])
+        job = JobStore(process_redis()).get(request.args[0])
     except (redis.RedisError, OSError):
         return
     if job is not None and job.state == JobState.cancelled:

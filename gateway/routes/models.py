@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import requests
 from fastapi import APIRouter, HTTPException, status
@@ -16,11 +15,6 @@ from shared.schemas.api import ModelsOverview, RegisteredVersion
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])
-
-# MLflow's client retries a dead server for minutes by default; a page must answer 503 in seconds instead.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 @router.get(

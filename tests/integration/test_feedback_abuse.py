@@ -259,7 +259,7 @@ def test_a_gateway_whose_admin_key_equals_an_analyst_key_refuses_to_start(
         keys_file = tmp_path / "api-keys.json"
         keys_file.write_text(env.pop("KEYS_FILE_CONTENT"))
         env["API_KEYS_FILE"] = str(keys_file)
-    process_env = {**stack.env(HOST="127.0.0.1", PORT=str(free_port())), **env}
+    process_env = {**stack.env(HOST="127.0.0.1", GATEWAY_PORT=str(free_port())), **env}
     try:
         completed = subprocess.run(
             [PYTHON, "-m", "gateway"], env={**os.environ, **process_env}, capture_output=True, text=True, timeout=30

@@ -56,7 +56,7 @@ def training_worker(stack: Stack) -> Iterator[ManagedProcess]:
 def start_ui(gateway_url: str, stack: Stack | None, log_dir: Path, name: str = "ui") -> tuple[ManagedProcess, str]:
     """`python -m ui` on a free port, exactly as an operator starts it."""
     port = free_port()
-    env = {**ui_env(gateway_url, stack), "HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {**ui_env(gateway_url, stack), "HOST": "127.0.0.1", "UI_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     process = start_service(name, ["ui"], env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: http_ok(url + "/_stcore/health"), 60, "streamlit ui", process, interval_s=0.2)

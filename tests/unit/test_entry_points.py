@@ -16,6 +16,7 @@ SCRIPTS = (
     "air-paradis-inference-worker",
     "air-paradis-training-worker",
     "air-paradis-alerting",
+    "air-paradis-log-writer",
     "air-paradis-ui",
     "air-paradis",
 )
@@ -37,7 +38,7 @@ def test_help_exits_zero_and_prints_usage(script: str) -> None:
 
 def test_gateway_help_does_not_start_a_server() -> None:
     # A bad port would make a starting server fail; --help must answer before settings are even read.
-    env = {"PATH": str(BIN), "PORT": "not-a-port"}
+    env = {"PATH": str(BIN), "GATEWAY_PORT": "not-a-port"}
     done = subprocess.run(
         [str(BIN / "air-paradis-gateway"), "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
     )

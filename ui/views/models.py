@@ -42,7 +42,7 @@ def run_link(run_id: str | None) -> str | None:
 @st.cache_data(ttl=600, show_spinner=False)
 def plot_bytes(tracking_uri: str, run_id: str, path: str) -> bytes:
     # A run's artifacts never change once logged: safe to keep for a while.
-    return fetch_run_artifact(tracking_uri, run_id, path)
+    return fetch_run_artifact(tracking_uri, run_id, path, settings.mlflow_http_timeout_s)
 
 
 def versions_frame(overview: ModelsOverview) -> pd.DataFrame:
