@@ -28,7 +28,11 @@ from pathlib import Path
 import httpx
 import psutil
 
-from local_stack.processes import (
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common.load import ClientThreads, Step  # noqa: E402
+from local_stack.processes import (  # noqa: E402
     PYTHON,
     ManagedProcess,
     free_port,
@@ -145,42 +149,52 @@ def rss_mb(process: ManagedProcess) -> float:
     return total / 1024 / 1024
 
 
-def client_loop(url: str, route: str, stop: threading.Event, recorder: Recorder, batch_size: int) -> None:
+def predict_step(url: str, route: str, recorder: Recorder, batch_size: int) -> Step:
     rng = random.Random(route)
-    with httpx.Client(timeout=30) as client:
-        while not stop.is_set():
-            texts = [rng.choice(TWEETS) for _ in range(batch_size)]
-            body = {"texts": texts} if route == "/predict/batch" else {"text": texts[0]}
-            started = time.perf_counter()
-            try:
-                response = client.post(url + route, json=body)
-            except httpx.HTTPError as exc:
-                recorder.error(route, repr(exc))
-                continue
-            if response.status_code == 200:
-                recorder.ok(route, time.perf_counter() - started)
-            else:
-                recorder.error(route, f"HTTP {response.status_code} {response.text[:120]}")
+
+    def send(client: httpx.Client) -> float:
+        texts = [rng.choice(TWEETS) for _ in range(batch_size)]
+        body = {"texts": texts} if route == "/predict/batch" else {"text": texts[0]}
+        started = time.perf_counter()
+        try:
+            response = client.post(url + route, json=body)
+        except httpx.HTTPError as exc:
+            recorder.error(route, repr(exc))
+            return 0.0
+        if response.status_code == 200:
+            recorder.ok(route, time.perf_counter() - started)
+        else:
+            recorder.error(route, f"HTTP {response.status_code} {response.text[:120]}")
+        return 0.0
+
+    return send
 
 
-def feedback_loop(url: str, stop: threading.Event, recorder: Recorder) -> None:
+def feedback_step(url: str, recorder: Recorder) -> Step:
+    """An analyst's flag on a fresh prediction, twice a second."""
     rng = random.Random("feedback")
-    with httpx.Client(timeout=30, headers={"X-API-Key": ANALYST_KEY}) as client:
-        while not stop.wait(0.5):
-            try:
-                prediction = client.post(url + "/predict", json={"text": rng.choice(TWEETS)}).json()
-                started = time.perf_counter()
-                label = rng.choice(["positive", "negative"])
-                response = client.post(
-                    url + "/feedback", json={"prediction_id": prediction["prediction_id"], "correct_label": label}
-                )
-            except (httpx.HTTPError, KeyError, ValueError) as exc:
-                recorder.error("/feedback", repr(exc))
-                continue
-            if response.status_code in (200, 201):
-                recorder.ok("/feedback", time.perf_counter() - started)
-            else:
-                recorder.error("/feedback", f"HTTP {response.status_code} {response.text[:120]}")
+    headers = {"X-API-Key": ANALYST_KEY}
+
+    def send(client: httpx.Client) -> float:
+        try:
+            prediction = client.post(url + "/predict", json={"text": rng.choice(TWEETS)}).json()
+            started = time.perf_counter()
+            label = rng.choice(["positive", "negative"])
+            response = client.post(
+                url + "/feedback",
+                json={"prediction_id": prediction["prediction_id"], "correct_label": label},
+                headers=headers,
+            )
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            recorder.error("/feedback", repr(exc))
+            return 0.5
+        if response.status_code in (200, 201):
+            recorder.ok("/feedback", time.perf_counter() - started)
+        else:
+            recorder.error("/feedback", f"HTTP {response.status_code} {response.text[:120]}")
+        return 0.5
+
+    return send
 
 
 def job_state(url: str, job_id: str) -> str:
@@ -209,8 +223,7 @@ def run(duration_s: float, warmup_s: float, singles: int, batch_size: int, out: 
 
 def _soak(stack: Stack, duration_s: float, warmup_s: float, singles: int, batch_size: int, out: Path | None) -> int:
     warm_recorder = Recorder()
-    stop_warm = threading.Event()
-    threads = _start_clients(stack.url, stop_warm, warm_recorder, singles, batch_size)
+    clients = _start_clients(stack.url, warm_recorder, singles, batch_size)
     job = httpx.post(
         stack.url + "/admin/training-jobs",
         json={"family": "lstm", "params": TINY_LSTM},
@@ -226,37 +239,24 @@ def _soak(stack: Stack, duration_s: float, warmup_s: float, singles: int, batch_
         if state in ("succeeded", "failed") and time.monotonic() - warm_started >= warmup_s:
             break
         time.sleep(1)
-    stop_warm.set()
-    for thread in threads:
-        thread.join(35)
+    clients.stop()
     job_final = job_state(stack.url, job_id)
     warm_errors = sum(warm_recorder.errors.values())
     memory_warm = {name: rss_mb(process) for name, process in stack.processes.items()}
     print(f"[soak] warm-up done in {time.monotonic() - warm_started:.0f} s; measuring {duration_s:.0f} s", flush=True)
 
     recorder = Recorder()
-    stop = threading.Event()
-    threads = _start_clients(stack.url, stop, recorder, singles, batch_size)
+    clients = _start_clients(stack.url, recorder, singles, batch_size)
     time.sleep(duration_s)
-    stop.set()
-    for thread in threads:
-        thread.join(35)
+    clients.stop()
     memory_end = {name: rss_mb(process) for name, process in stack.processes.items()}
     return report(recorder, warm_errors, memory_warm, memory_end, job_final, duration_s, out)
 
 
-def _start_clients(url: str, stop: threading.Event, recorder: Recorder, singles: int, batch_size: int) -> list:
-    threads = [
-        threading.Thread(target=client_loop, args=(url, "/predict", stop, recorder, 1), daemon=True)
-        for _ in range(singles)
-    ]
-    threads.append(
-        threading.Thread(target=client_loop, args=(url, "/predict/batch", stop, recorder, batch_size), daemon=True)
-    )
-    threads.append(threading.Thread(target=feedback_loop, args=(url, stop, recorder), daemon=True))
-    for thread in threads:
-        thread.start()
-    return threads
+def _start_clients(url: str, recorder: Recorder, singles: int, batch_size: int) -> ClientThreads:
+    steps = [predict_step(url, "/predict", recorder, 1) for _ in range(singles)]
+    steps += [predict_step(url, "/predict/batch", recorder, batch_size), feedback_step(url, recorder)]
+    return ClientThreads(steps, timeout_s=30).start()
 
 
 def report(

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from benchmarks.common.load import ClientThreads, Step
+
 TWEETS = (
     "@united thank you, the crew was wonderful!",
     "@united lost my bag again, worst airline ever",
@@ -89,27 +91,23 @@ class Streamer:
     def __init__(self, url: str, singles: int, batches: int, batch_size: int, timeout_s: float, prefix: str) -> None:
         self.url = url
         self.log = TrafficLog()
-        self._stop = threading.Event()
-        self._timeout_s = timeout_s
         self._prefix = prefix
         texts = list(itertools.islice(itertools.cycle(TWEETS), batch_size))
         plans = [("/predict", [TWEETS[i % len(TWEETS)]]) for i in range(singles)]
         plans += [("/predict/batch", texts) for _ in range(batches)]
-        self._threads = [threading.Thread(target=self._run, args=plan, daemon=True) for plan in plans]
+        self._clients = ClientThreads([self._step(route, plan_texts) for route, plan_texts in plans], timeout_s)
 
-    def _run(self, route: str, texts: list[str]) -> None:
-        with httpx.Client(timeout=self._timeout_s) as client:
-            while not self._stop.is_set():
-                if send_one(client, self.url, route, texts, self.log, self._prefix) != "answered":
-                    self._stop.wait(0.2)  # a client backs off a little after a refusal, as Retry-After asks
+    def _step(self, route: str, texts: list[str]) -> Step:
+        def send(client: httpx.Client) -> float:
+            answered = send_one(client, self.url, route, texts, self.log, self._prefix) == "answered"
+            return 0.0 if answered else 0.2  # a client backs off a little after a refusal, as Retry-After asks
+
+        return send
 
     def start(self) -> Streamer:
-        for thread in self._threads:
-            thread.start()
+        self._clients.start()
         return self
 
     def stop(self) -> TrafficLog:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(self._timeout_s + 5)
+        self._clients.stop()
         return self.log
