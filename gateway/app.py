@@ -17,13 +17,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import metrics
 from gateway.middleware import AccessMiddleware, BodySizeLimitMiddleware
 from gateway.predict_path import PredictPath
-from gateway.routes import admin, alerts, feedback, health, model_admin, models, predict, retraining_policy, stats
+from gateway.routes import (
+    admin,
+    alerts,
+    feedback,
+    health,
+    model_admin,
+    models,
+    predict,
+    predictions,
+    retraining_policy,
+    stats,
+)
 from gateway.settings import GatewaySettings, get_settings
 from shared.celery_config import make_celery
 from shared.feedback import FeedbackStore
 from shared.heap import freeze_long_lived
 from shared.jobs import JobStore
 from shared.logging_setup import configure_logging
+from shared.prediction_log import PredictionLog
 from shared.redis_client import connect, connect_async
 from shared.version import package_version
 
@@ -42,7 +54,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         async_redis = connect_async(settings.redis_url)
         app.state.predict_path = PredictPath(settings, async_redis)
         app.state.celery = make_celery("gateway", settings.redis_url)
-        app.state.feedback_store = FeedbackStore(app.state.redis)
+        app.state.prediction_log = PredictionLog(settings.prediction_log_url)
+        app.state.prediction_log.ensure_schema()
+        app.state.feedback_store = FeedbackStore(
+            app.state.redis, app.state.prediction_log.get, settings.prediction_log_stream_maxlen
+        )
         app.state.job_store = JobStore(app.state.redis)
         pause_ms = freeze_long_lived()
         log.info(
@@ -55,6 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await app.state.predict_path.close()
         await async_redis.aclose()
         app.state.redis.close()
+        app.state.prediction_log.close()
 
     app = FastAPI(
         title="Air Paradis tweet sentiment",
@@ -64,7 +81,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    for routes in (health, metrics, predict, feedback, alerts, admin, retraining_policy, model_admin, models, stats):
+    routers = (health, metrics, predict, feedback, alerts, admin, retraining_policy, model_admin, models, stats)
+    for routes in (*routers, predictions):
         app.include_router(routes.router)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,14 +1,17 @@
 """Analysts' feedback in Redis: one record per prediction, the corrected tweets retraining reads, and the events.
 
-Each flag is one optimistic transaction (WATCH on the prediction's feedback key): the record, the correction and
-the events land together or not at all, so an event is never lost behind a stored record, nor published twice by a
-retried request. An unchanged repeat keeps its feedback id and writes nothing.
+Each flag is one optimistic transaction (WATCH on the prediction's feedback key): the record, the correction, the
+events and the verdict's entry on the prediction log stream land together or not at all, so an event is never lost
+behind a stored record, nor published twice by a retried request. An unchanged repeat keeps its feedback id and
+writes nothing. A prediction whose Redis record has expired is looked up in the prediction log (`find_logged`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis
 
@@ -18,6 +21,10 @@ from shared.prediction_record import RecordedPrediction, decode_record
 from shared.schemas.api import FeedbackRequest
 from shared.schemas.base import Label, new_id, utc_now
 from shared.schemas.events import FeedbackRecord, MispredictionEvent
+from shared.schemas.prediction_log import FeedbackLogEntry, LoggedPredictionIn
+
+# Looks a prediction up in the prediction log by id (None: not logged); its errors propagate to the caller.
+FindLogged = Callable[[str], LoggedPredictionIn | None]
 
 # Concurrent flags on one prediction race on its feedback key; a few optimistic retries settle them.
 _MAX_WATCH_RETRIES = 5
@@ -96,9 +103,40 @@ def _misprediction(prediction: RecordedPrediction, record: FeedbackRecord) -> Mi
     )
 
 
+def _from_log(logged: LoggedPredictionIn) -> RecordedPrediction:
+    return RecordedPrediction(
+        prediction_id=logged.prediction_id,
+        label=logged.label,
+        probability_positive=logged.probability_positive,
+        model_name=logged.model_name,
+        model_version=logged.model_version,
+        text=logged.text,
+        request_id=logged.request_id,
+    )
+
+
+def _log_snapshot(prediction: RecordedPrediction, at: datetime) -> LoggedPredictionIn:
+    """The prediction as its Redis record knows it: enough for the log to hold the verdict if the prediction's own
+    entry has not been written yet (its threshold, caller and time then come with that entry)."""
+    return LoggedPredictionIn(
+        prediction_id=prediction.prediction_id,
+        text=prediction.text,
+        label=prediction.label,
+        probability_positive=prediction.probability_positive,
+        model_name=prediction.model_name,
+        model_version=prediction.model_version,
+        request_id=prediction.request_id,
+        created_at=at,
+    )
+
+
 class FeedbackStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, find_logged: FindLogged | None = None, log_stream_maxlen: int = 0) -> None:
+        """`find_logged` finds predictions Redis no longer holds; `log_stream_maxlen` > 0 appends each verdict to
+        the prediction log stream (capped at about that many entries), 0 leaves the log out."""
         self._redis = client
+        self._find_logged = find_logged
+        self._log_stream_maxlen = log_stream_maxlen
 
     def give(self, feedback: FeedbackRequest, analyst: str) -> FeedbackOutcome:
         """Store `feedback` from `analyst` (the name their key carries) and publish what it changed.
@@ -126,9 +164,14 @@ class FeedbackStore:
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.watch(feedback_key)
             raw_prediction = pipe.get(redis_keys.prediction(feedback.prediction_id))
+            logged = None
             if raw_prediction is None:
-                raise PredictionNotFound(feedback.prediction_id)
-            prediction = decode_record(feedback.prediction_id, raw_prediction)
+                logged = self._find_logged(feedback.prediction_id) if self._find_logged else None
+                if logged is None:
+                    raise PredictionNotFound(feedback.prediction_id)
+                prediction = _from_log(logged)
+            else:
+                prediction = decode_record(feedback.prediction_id, raw_prediction)
             raw_existing = pipe.get(feedback_key)
             existing = FeedbackRecord.model_validate_json(raw_existing) if raw_existing else None
             record = _decide(feedback, prediction, existing, analyst)
@@ -148,5 +191,14 @@ class FeedbackStore:
             publish_in(pipe, FEEDBACK_STREAM, record)
             if event is not None:
                 publish_in(pipe, MISPREDICTIONS_STREAM, event)
+            if self._log_stream_maxlen:
+                verdict = FeedbackLogEntry(
+                    prediction=logged or _log_snapshot(prediction, record.updated_at),
+                    correct_label=record.correct_label,
+                    analyst=record.analyst or analyst,
+                    at=record.updated_at,
+                )
+                fields = {"feedback": verdict.model_dump_json()}
+                pipe.xadd(redis_keys.PREDICTION_LOG_STREAM, fields, maxlen=self._log_stream_maxlen, approximate=True)
             pipe.execute()
         return FeedbackOutcome(record, prediction, is_new=existing is None, changed=True, event=event)

@@ -6,6 +6,7 @@ import logging
 
 import redis
 from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deps import AnalystRole, FeedbackStoreDep, RedisDep, SettingsDep
 from gateway.errors import unavailable
@@ -25,7 +26,7 @@ RESPONSES = {
     404: {"description": "No prediction with this id (never made, or expired)."},
     409: {"description": "The same prediction is being flagged concurrently; retry."},
     429: {"description": "Too many feedback requests for this API key in a minute; see Retry-After."},
-    503: {"description": "Redis is unreachable; see Retry-After."},
+    503: {"description": "Redis, or the prediction log for an older prediction, is unreachable; see Retry-After."},
 }
 
 
@@ -48,13 +49,18 @@ def give_feedback(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"no prediction with id {body.prediction_id!r}: use the prediction_id a /predict answer "
-            "returned (predictions expire after a while)",
+            "returned (predictions older than the prediction log's retention are gone)",
         ) from None
     except FeedbackConflict:
         raise HTTPException(status.HTTP_409_CONFLICT, "this prediction is being flagged concurrently: retry") from None
     except (redis.RedisError, OSError) as exc:
         log.warning("feedback not stored %s", kv(prediction_id=body.prediction_id, error=exc.__class__.__name__))
         raise unavailable("Redis is unreachable, the feedback was not stored", settings.retry_after_s) from exc
+    except SQLAlchemyError as exc:  # only an older prediction, no longer in Redis, is looked up there
+        log.warning("feedback not stored %s", kv(prediction_id=body.prediction_id, error=exc.__class__.__name__))
+        raise unavailable(
+            "the prediction log is unreachable, the feedback was not stored", settings.retry_after_s
+        ) from exc
     record = outcome.record
     _count_for_shadow(redis_client, record)
     if outcome.changed:

@@ -1,14 +1,21 @@
-"""GET /stats/drift: the rolling statistics of what each served version answers, with its test split's beside."""
+"""GET /stats/drift: the rolling statistics of what each served version answers, with its test split's beside;
+GET /stats/sentiment: counts, positive share and flag rate over time, from the prediction log."""
 
 from __future__ import annotations
 
-import redis
-from fastapi import APIRouter
+from datetime import datetime, timedelta
+from typing import Annotated
 
-from gateway.deps import AnalystRole, RedisDep, SettingsDep
+import redis
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.deps import AnalystRole, PredictionLogDep, RedisDep, SettingsDep
 from gateway.errors import unavailable
 from shared.drift import served_drift
+from shared.schemas.base import utc_now
 from shared.schemas.drift import DriftOverview
+from shared.schemas.prediction_log import Bucket, SentimentStats, as_utc
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -28,3 +35,46 @@ def drift(role: AnalystRole, settings: SettingsDep, redis_client: RedisDep) -> D
         return DriftOverview(versions=served_drift(redis_client))
     except (redis.RedisError, OSError) as exc:
         raise unavailable("Redis is unreachable", settings.retry_after_s) from exc
+
+
+# Buckets one answer may hold at most: a month of hours, or a year and a bit of days.
+_MAX_BUCKETS = {"hour": 31 * 24, "day": 400}
+_DEFAULT_SPAN = {"hour": timedelta(days=1), "day": timedelta(days=30)}
+
+
+@router.get(
+    "/sentiment",
+    response_model=SentimentStats,
+    responses={
+        401: {"description": "Missing or unknown API key."},
+        422: {"description": "Unknown bucket, from not before to, or a range of too many buckets."},
+        503: {"description": "The prediction log's database is unreachable; see Retry-After."},
+    },
+)
+def sentiment(
+    role: AnalystRole,
+    settings: SettingsDep,
+    log: PredictionLogDep,
+    bucket: Annotated[Bucket, Query(description="hour or day (UTC).")] = "hour",
+    created_from: Annotated[datetime | None, Query(alias="from", description="Start (ISO 8601).")] = None,
+    created_to: Annotated[datetime | None, Query(alias="to", description="End, exclusive (default: now).")] = None,
+    airline: Annotated[str | None, Query(max_length=32, description="Only tweets addressing it (e.g. united).")] = None,
+) -> SentimentStats:
+    """Per time bucket and model version: predictions, positive share, and the share flagged wrong by analysts.
+    Defaults: the last day by hour, the last 30 days by day."""
+    end = as_utc(created_to) if created_to else utc_now()
+    start = as_utc(created_from) if created_from else end - _DEFAULT_SPAN[bucket]
+    if start >= end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be before to")
+    span = (end - start) / (timedelta(hours=1) if bucket == "hour" else timedelta(days=1))
+    if span > _MAX_BUCKETS[bucket]:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"from..to spans {span:.0f} {bucket}s: at most {_MAX_BUCKETS[bucket]} per request; "
+            "narrow the range or use bucket=day",
+        )
+    try:
+        buckets = log.sentiment_stats(bucket, start, end, airline=airline.lower() if airline else None)
+    except SQLAlchemyError as exc:
+        raise unavailable("the prediction log is unreachable", settings.retry_after_s) from exc
+    return SentimentStats(bucket=bucket, created_from=start, created_to=end, airline=airline, buckets=buckets)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, and_, case, create_engine, delete, event, func, o
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from shared.logging_setup import kv
 from shared.prediction_log.airlines import detect_airline
 from shared.prediction_log.tables import PredictionRow
 from shared.schemas.prediction_log import (
@@ -36,6 +38,8 @@ from shared.schemas.prediction_log import (
     SentimentBucket,
     as_utc,
 )
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_PAGE_SIZE = 500
@@ -74,7 +78,10 @@ class PredictionLog:
             self.engine: Engine = create_engine(self.url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.dialect == "postgresql":
-            self.engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
+            # A bounded connect: a caller whose database is down gets an error in seconds, not after TCP's minutes.
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, pool_pre_ping=True, connect_args={"connect_timeout": 5}
+            )
         else:
             raise ValueError(f"PREDICTION_LOG_URL must be sqlite:///<path> or postgresql+psycopg://..., not {url!r}")
 
@@ -97,6 +104,16 @@ class PredictionLog:
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def ensure_schema(self) -> bool:
+        """`upgrade()` for a reader (the gateway) that must start even when the database is down: False, with a
+        warning logged, if it could not; the log writer upgrades it again when it starts."""
+        try:
+            self.upgrade()
+            return True
+        except Exception as exc:  # a database down or mid-migration by another process: the reader starts anyway
+            log.warning("prediction log schema not checked %s", kv(database=self.describe(), error=repr(exc)[:200]))
+            return False
 
     # --- writes (the log writer) -----------------------------------------------------------------
 
