@@ -94,13 +94,16 @@ def base_env(redis_url: str, mlflow_url: str, signing_key: str) -> dict[str, str
     }
 
 
-def ensure_champion(env: dict[str, str], quick: bool) -> str:
-    """The champion's version in this benchmark's registry, bootstrapped first when there is none."""
+def ensure_champion(env: dict[str, str], quick: bool, state: Path) -> tuple[str, str]:
+    """The champion's version in this benchmark's registry, bootstrapped first when there is none, and which
+    bootstrap trained it (kept in the state folder: a reused registry may hold a quick one)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    trained_by = state / "bootstrap.txt"
     with contextlib.suppress(Exception):
-        return str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+        version = str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+        return version, trained_by.read_text(encoding="utf-8").strip() if trained_by.exists() else "unknown"
     command = [PYTHON, "-m", "training_worker", "bootstrap"]
     if quick:
         command += ["--params", json.dumps(QUICK_BOOTSTRAP)]
@@ -111,7 +114,9 @@ def ensure_champion(env: dict[str, str], quick: bool) -> str:
         raise SystemExit(f"bootstrap failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
     version = str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
     log(f"champion v{version} bootstrapped in {time.perf_counter() - started:.0f} s")
-    return version
+    note = "the bootstrap champion" + (", quick: trained on 800 tweets" if quick else "")
+    trained_by.write_text(note + "\n", encoding="utf-8")
+    return version, note
 
 
 def _start_all(starters: dict[str, Callable[[], object]]) -> dict[str, object]:
@@ -195,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         infrastructure += [redis_process, mlflow_process]
         # Kept in the state folder: a reused registry's champion was signed with it.
         env = base_env(redis_url, mlflow_url, model_signing_key(state))
-        model_uri = args.model_uri or f"models:/{MODEL_NAME}/{ensure_champion(env, args.quick)}"
+        if args.model_uri:
+            model_uri, model_note = args.model_uri, "given with --model-uri"
+        else:
+            version, model_note = ensure_champion(env, args.quick, state)
+            model_uri = f"models:/{MODEL_NAME}/{version}"
         ctx = Context(env, model_uri, state)
         log(f"model {model_uri}; logs in {ctx.log_dir}")
         tweets = sample_tweets(500)
@@ -301,10 +310,6 @@ def main(argv: list[str] | None = None) -> int:
         for process in reversed(infrastructure):
             process.stop()
 
-    if args.model_uri:
-        model_note = "given with --model-uri"
-    else:
-        model_note = "the bootstrap champion" + (", quick: trained on 800 tweets" if args.quick else "")
     result = BenchmarkResult(
         model=f"{model_uri} ({model_note})",
         cores=os.cpu_count() or 0,
