@@ -1,1 +1,1 @@
-"""Gateway: the HTTP front door. Validates requests and puts tasks and events on Redis; no model code here."""
+"""Gateway: the HTTP front door. Validates requests, puts prediction calls and events on Redis; no model code here."""

@@ -1,7 +1,7 @@
 """Sends prediction calls to the inference workers and waits for their replies, failing explicitly, never hanging.
 
 A call is one entry on the `inference:calls` stream (shared/redis_keys.py), XADDed from the event loop: no
-thread hop, no Celery message to build. Waiting costs no thread and no polling either: this process holds one
+thread hop. Waiting costs no thread and no polling either: this process holds one
 subscription to its own reply channel, and one listener resolves the future of whichever call a worker
 answered. After a reconnect it reads the stored copies of the replies to the calls still waiting, so a reply
 published while the subscription was down is not lost. The worker side is inference_worker/call_consumer.py.
@@ -172,10 +172,10 @@ class InferenceClient:
                     approximate=True,
                 )
             except (redis.RedisError, OSError) as exc:
-                log.warning("broker unavailable %s", kv(request_id=request_ids[0], error=exc))
+                log.warning("call not sent %s", kv(request_id=request_ids[0], error=exc))
                 if is_out_of_memory(exc):
                     raise StorageFull(refused("the prediction call")) from exc
-                raise InferenceUnavailable("the message broker (Redis) is unreachable") from exc
+                raise InferenceUnavailable("Redis is unreachable, the prediction call was not sent") from exc
             try:
                 async with asyncio.timeout(timeout_s):
                     reply = await future

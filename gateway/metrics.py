@@ -1,4 +1,4 @@
-"""Prometheus metrics of the gateway: requests and latency by route and status, and the predict path's queue waits.
+"""Prometheus metrics of the gateway: requests and latency by route and status, and the predict path's waits.
 
 `GET /metrics` serves them in the Prometheus text format. Routes are labelled by their template
 (`/models/{name}`), never by the raw path, so that label values stay few; unmatched paths count as "unmatched".
@@ -23,18 +23,18 @@ LATENCY = Histogram(
     buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 COALESCE_WAIT = Histogram(
-    "gateway_predict_queue_wait_seconds",
-    "Time a /predict request waited in the gateway for its batch to leave (micro-batching queue wait).",
+    "gateway_predict_coalesce_wait_seconds",
+    "Time a /predict request waited in the gateway's coalescer for its call to leave.",
     buckets=(0.00005, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
 )
 BATCH_TWEETS = Histogram(
-    "gateway_predict_batch_tweets",
-    "Tweets per task sent to the inference queue (several requests coalesced).",
+    "gateway_predict_call_tweets",
+    "Tweets per prediction call sent on the call stream (several requests coalesced).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 INFERENCE_ROUND_TRIP = Histogram(
     "gateway_inference_round_trip_seconds",
-    "From sending a task to its answer arriving: broker queue wait + worker time + result delivery.",
+    "From sending a prediction call to its answer arriving: wait on the call stream + worker time + reply delivery.",
     ["outcome"],
     buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 10.0),
 )

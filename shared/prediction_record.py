@@ -49,7 +49,8 @@ def decode_record(prediction_id: str, raw: bytes | str) -> RecordedPrediction:
     """The record stored under `prediction_id`; ValueError if it is unreadable."""
     value = json.loads(raw)
     if isinstance(value, dict):
-        # A record in the earlier form (a whole PredictionRecord object) stays readable until it expires.
+        # A record stored as a whole PredictionRecord object (a worker of an earlier release) stays readable until it
+        # expires, so that an upgrade loses no feedback.
         return RecordedPrediction.model_validate({**value, "prediction_id": prediction_id})
     if not isinstance(value, list) or len(value) not in (5, 6) or value[0] not in (0, 1):
         raise ValueError(f"unreadable prediction record for {prediction_id!r}")

@@ -257,7 +257,7 @@ def test_worker_metrics_count_reloads_refusals_and_batches(reload_stack) -> None
     assert _sample(text, "inference_model_compute_seconds_count") > 0
     gateway_text = httpx.get(url + "/metrics", timeout=5).text
     assert _sample(gateway_text, 'gateway_requests_total{method="POST",route="/predict",status="200"}') > 0
-    assert _sample(gateway_text, "gateway_predict_queue_wait_seconds_count") > 0
+    assert _sample(gateway_text, "gateway_predict_coalesce_wait_seconds_count") > 0
 
 
 def _heartbeats(url: str) -> list[bytes]:
