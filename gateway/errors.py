@@ -12,3 +12,12 @@ def unavailable(reason: str, retry_after_s: int) -> HTTPException:
         f"{reason}; retry in {retry_after_s} s",
         headers={"Retry-After": str(retry_after_s)},
     )
+
+
+# OpenAPI descriptions of the answers many routes share.
+NEEDS_KEY = {401: {"description": "Missing or unknown X-API-Key (analyst or admin key needed)."}}
+NEEDS_ADMIN = {
+    401: {"description": "Missing or unknown X-API-Key."},
+    403: {"description": "The key is not an admin key."},
+}
+REDIS_DOWN = {503: {"description": "Redis is unreachable; see Retry-After."}}

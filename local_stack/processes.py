@@ -98,10 +98,11 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, sig)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 10.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """`sig` to the process group, then SIGKILL past `timeout_s`."""
         if not self.alive():
             return
-        self.kill(signal.SIGTERM)
+        self.kill(sig)
         try:
             self.popen.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -190,7 +191,8 @@ def start_mlflow(
         "--workers",
         "1",
     ]
-    # MLflow's background job runner (8 extra processes, ~2 GB) serves GenAI features this system does not use.
+    # MLflow's background job runner (several extra processes and their memory) serves GenAI features this system
+    # does not use.
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}
     process = ManagedProcess("mlflow", args, (log_dir or data_dir) / "mlflow.log", env=env).start()
     url = f"http://127.0.0.1:{port}"
@@ -255,11 +257,5 @@ def stop_postgres(process: ManagedProcess, timeout_s: float = 20.0) -> None:
     its folder is removed."""
     import shutil
 
-    if process.alive():
-        process.kill(signal.SIGINT)
-        try:
-            process.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill(signal.SIGKILL)
-            process.popen.wait(timeout=5)
+    process.stop(timeout_s, signal.SIGINT)
     shutil.rmtree(process.log_path.parent, ignore_errors=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -18,24 +20,19 @@ def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=1.0, base=0.05)
 
 
+def _options(socket_timeout_s: float) -> dict[str, Any]:
+    return {
+        "socket_connect_timeout": _CONNECT_TIMEOUT_S,
+        "socket_timeout": socket_timeout_s,
+        "health_check_interval": _HEALTH_CHECK_INTERVAL_S,
+        "retry_on_error": _RETRY_ON,
+    }
+
+
 def connect(url: str, socket_timeout_s: float = 5.0) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=_CONNECT_TIMEOUT_S,
-        socket_timeout=socket_timeout_s,
-        health_check_interval=_HEALTH_CHECK_INTERVAL_S,
-        retry=Retry(_backoff(), retries=_RETRIES),
-        retry_on_error=_RETRY_ON,
-    )
+    return redis.Redis.from_url(url, retry=Retry(_backoff(), retries=_RETRIES), **_options(socket_timeout_s))
 
 
 def connect_async(url: str, socket_timeout_s: float = 5.0) -> aioredis.Redis:
     """The asyncio client, with the same retries and timeouts as `connect`."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=_CONNECT_TIMEOUT_S,
-        socket_timeout=socket_timeout_s,
-        health_check_interval=_HEALTH_CHECK_INTERVAL_S,
-        retry=AsyncRetry(_backoff(), retries=_RETRIES),
-        retry_on_error=_RETRY_ON,
-    )
+    return aioredis.Redis.from_url(url, retry=AsyncRetry(_backoff(), retries=_RETRIES), **_options(socket_timeout_s))

@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from gateway.deps import AdminRole, CeleryDep, JobStoreDep, SettingsDep
-from gateway.errors import unavailable
+from gateway.errors import NEEDS_ADMIN, REDIS_DOWN, unavailable
 from shared.job_queue import TrainingQueueUnavailable, queue_training_job
 from shared.jobs import JobStateConflict, QueueFull
 from shared.logging_setup import kv
@@ -23,12 +23,13 @@ from shared.training_params import validate_params
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-AUTH = {
-    401: {"description": "Missing or unknown API key."},
-    403: {"description": "The key is not an admin key."},
-    503: {"description": "Redis is unreachable; see Retry-After."},
-}
+AUTH = {**NEEDS_ADMIN, **REDIS_DOWN}
+NO_SUCH_JOB = {404: {"description": "No training job with this id."}}
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def _no_such_job(job_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs")
 
 
 def _params_error(exc: ValidationError) -> RequestValidationError:
@@ -104,7 +105,7 @@ def list_training_jobs(
 @router.get(
     "/training-jobs/{job_id}",
     response_model=TrainingJob,
-    responses={**AUTH, 404: {"description": "No training job with this id."}},
+    responses={**AUTH, **NO_SUCH_JOB},
 )
 def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, store: JobStoreDep) -> TrainingJob:
     """State (queued, running, succeeded, failed, cancelled), progress, MLflow run id, metrics, promotion."""
@@ -113,7 +114,7 @@ def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, stor
     except (redis.RedisError, OSError) as exc:
         raise unavailable("Redis is unreachable", settings.retry_after_s) from exc
     if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs")
+        raise _no_such_job(job_id)
     return job
 
 
@@ -122,7 +123,7 @@ def get_training_job(job_id: JobId, role: AdminRole, settings: SettingsDep, stor
     response_model=TrainingJob,
     responses={
         **AUTH,
-        404: {"description": "No training job with this id."},
+        **NO_SUCH_JOB,
         409: {"description": "The job has already finished (succeeded, failed or cancelled)."},
     },
 )
@@ -138,9 +139,7 @@ def cancel_training_job(
     try:
         previous, job = store.cancel(job_id, "cancelled by an admin")
     except KeyError:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no training job {job_id!r}: list them at /admin/training-jobs"
-        ) from None
+        raise _no_such_job(job_id) from None
     except JobStateConflict as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
 from gateway.deps import AnalystRole, RedisDep, SettingsDep
-from gateway.errors import unavailable
+from gateway.errors import NEEDS_KEY, REDIS_DOWN, unavailable
 from shared import redis_keys
 from shared.events import MISPREDICTIONS_STREAM, decode
 from shared.logging_setup import kv
@@ -53,10 +53,7 @@ def _recent_reports(client: redis.Redis, limit: int) -> list[AlertReport]:
 @router.get(
     "/alerts",
     response_model=AlertsOverview,
-    responses={
-        401: {"description": "Missing or unknown X-API-Key (analyst or admin key needed)."},
-        503: {"description": "Redis is unreachable; see Retry-After."},
-    },
+    responses={**NEEDS_KEY, **REDIS_DOWN},
 )
 def alerts(
     role: AnalystRole,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import redis
 import requests
@@ -112,6 +112,36 @@ def _target(client: MlflowClient, name: str, body: ModelActionRequest | None, ac
     return version
 
 
+def _move_by_hand(
+    action: Literal["promote", "retire"],
+    name: str,
+    caller: Caller,
+    settings: GatewaySettings,
+    redis_client: redis.Redis,
+    body: ModelActionRequest | None,
+) -> LifecycleEvent:
+    """Promote or retire the challenger (or the version in the body), recorded with the caller and the figures."""
+    _known(settings, name)
+    lifecycle_move = model_lifecycle.promote if action == "promote" else model_lifecycle.retire
+
+    def move(client: MlflowClient) -> LifecycleEvent:
+        version = _target(client, name, body, action)
+        reason = (body.reason if body else None) or f"{action}d by {caller.name}"
+        figures = _figures(client, redis_client, name, version, settings)
+        return lifecycle_move(
+            client,
+            redis_client,
+            name,
+            version,
+            _person(caller),
+            reason,
+            figures,
+            champion_alias=settings.champion_alias,
+        )
+
+    return _registry_call(settings, move)
+
+
 def _figures(client: MlflowClient, redis_client: redis.Redis, name: str, version: str, settings: GatewaySettings):
     status_now = model_lifecycle.challenger_status(client, redis_client, name, settings, settings.champion_alias)
     if status_now.challenger_version != version:
@@ -134,24 +164,7 @@ def promote(
 ) -> LifecycleEvent:
     """Make the challenger (or the version named in the body) the champion now, whatever the gate says; inference
     workers reload it on the promotion event."""
-    _known(settings, name)
-
-    def move(client: MlflowClient) -> LifecycleEvent:
-        version = _target(client, name, body, "promote")
-        reason = (body.reason if body else None) or f"promoted by {caller.name}"
-        figures = _figures(client, redis_client, name, version, settings)
-        return model_lifecycle.promote(
-            client,
-            redis_client,
-            name,
-            version,
-            _person(caller),
-            reason,
-            figures,
-            champion_alias=settings.champion_alias,
-        )
-
-    event = _registry_call(settings, move)
+    event = _move_by_hand("promote", name, caller, settings, redis_client, body)
     log.info("model promoted by hand %s", kv(model=name, version=event.to_version, request_id=request.state.request_id))
     return event
 
@@ -166,24 +179,7 @@ def retire(
     body: ActionBody = None,
 ) -> LifecycleEvent:
     """Take the challenger (or the version named) out of shadow scoring for good, with the reason recorded."""
-    _known(settings, name)
-
-    def move(client: MlflowClient) -> LifecycleEvent:
-        version = _target(client, name, body, "retire")
-        reason = (body.reason if body else None) or f"retired by {caller.name}"
-        figures = _figures(client, redis_client, name, version, settings)
-        return model_lifecycle.retire(
-            client,
-            redis_client,
-            name,
-            version,
-            _person(caller),
-            reason,
-            figures,
-            champion_alias=settings.champion_alias,
-        )
-
-    event = _registry_call(settings, move)
+    event = _move_by_hand("retire", name, caller, settings, redis_client, body)
     log.info(
         "model retired by hand %s", kv(model=name, version=event.from_version, request_id=request.state.request_id)
     )

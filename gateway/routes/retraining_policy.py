@@ -8,7 +8,7 @@ import redis
 from fastapi import APIRouter, Request
 
 from gateway.deps import AdminRole, RedisDep, SettingsDep
-from gateway.errors import unavailable
+from gateway.errors import NEEDS_ADMIN, REDIS_DOWN, unavailable
 from shared.logging_setup import kv
 from shared.retraining_policy import RetrainingPolicyStore
 from shared.schemas.retraining import RetrainingPolicyUpdate, RetrainingPolicyView
@@ -16,11 +16,7 @@ from shared.schemas.retraining import RetrainingPolicyUpdate, RetrainingPolicyVi
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-AUTH = {
-    401: {"description": "Missing or unknown API key."},
-    403: {"description": "The key is not an admin key."},
-    503: {"description": "Redis is unreachable; see Retry-After."},
-}
+AUTH = {**NEEDS_ADMIN, **REDIS_DOWN}
 
 
 @router.get("/retraining-policy", response_model=RetrainingPolicyView, responses=AUTH)
