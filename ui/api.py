@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -15,6 +16,7 @@ from shared.schemas.base import Label
 from shared.schemas.drift import DriftOverview
 from shared.schemas.events import FeedbackRecord
 from shared.schemas.lifecycle import ChallengerStatus, LifecycleEvent, ModelHistory
+from shared.schemas.prediction_log import Bucket, Order, PredictionFilters, PredictionPage, SentimentStats
 from shared.schemas.retraining import RetrainingPolicyView
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,29 @@ class ApiError(Exception):
 
 
 _JOBS = TypeAdapter(list[TrainingJob])
+ExportFormat = Literal["csv", "parquet"]
+
+
+def filter_params(filters: PredictionFilters) -> dict[str, str]:
+    """The query parameters of `GET /predictions` and its export for `filters` (unset ones left out)."""
+    values: dict[str, str | datetime | bool | None] = {
+        "from": filters.created_from,
+        "to": filters.created_to,
+        "label": filters.label,
+        "model_version": filters.model_version,
+        "flagged": filters.flagged,
+        "airline": filters.airline,
+        "q": filters.text_contains,
+    }
+    return {name: _query_value(value) for name, value in values.items() if value is not None}
+
+
+def _query_value(value: str | datetime | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def error_message(response: httpx.Response) -> str:
@@ -88,12 +113,21 @@ class GatewayClient:
         return GatewayClient(self.base_url, self.timeout_s, api_key)
 
     def _request(
-        self, method: str, path: str, *, json: Any = None, ok: tuple[int, ...] = (200,), timeout_s: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200,),
+        timeout_s: float | None = None,
     ) -> httpx.Response:
         url = self.base_url + path
         headers = {API_KEY_HEADER: self.api_key} if self.api_key else {}
         try:
-            response = httpx.request(method, url, json=json, headers=headers, timeout=timeout_s or self.timeout_s)
+            response = httpx.request(
+                method, url, json=json, params=params, headers=headers, timeout=timeout_s or self.timeout_s
+            )
         except httpx.TimeoutException as exc:
             raise ApiError(
                 f"the gateway at {self.base_url} did not answer within {timeout_s or self.timeout_s:g} s", url=url
@@ -145,6 +179,29 @@ class GatewayClient:
             body["comment"] = comment
         response = self._request("POST", "/feedback", json=body, ok=(200, 201))
         return self._parse(response, FeedbackRecord.model_validate)
+
+    # --- the prediction log ---------------------------------------------------------------------
+
+    def predictions(
+        self, filters: PredictionFilters, order: Order = "uncertainty", cursor: str | None = None, limit: int = 20
+    ) -> PredictionPage:
+        params = {**filter_params(filters), "order": order, "limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return self._parse(self._request("GET", "/predictions", params=params), PredictionPage.model_validate)
+
+    def export_predictions(self, export_format: ExportFormat, filters: PredictionFilters) -> bytes:
+        """The whole filtered range as one file (the gateway streams it; the UI hands it to the browser)."""
+        params = {**filter_params(filters), "format": export_format}
+        return self._request("GET", "/predictions/export", params=params).content
+
+    def sentiment_stats(
+        self, bucket: Bucket, created_from: datetime, created_to: datetime, airline: str | None = None
+    ) -> SentimentStats:
+        params = {"bucket": bucket, "from": created_from.isoformat(), "to": created_to.isoformat()}
+        if airline:
+            params["airline"] = airline
+        return self._parse(self._request("GET", "/stats/sentiment", params=params), SentimentStats.model_validate)
 
     def alerts(self, limit: int = 200) -> AlertsOverview:
         return self._parse(self._request("GET", f"/alerts?limit={limit}"), AlertsOverview.model_validate)

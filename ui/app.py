@@ -12,6 +12,7 @@ navigation = st.navigation(
     [
         st.Page("views/predict.py", title="Predict", icon=":material/chat:", default=True),
         st.Page("views/batch.py", title="Batch", icon=":material/table_view:"),
+        st.Page("views/review.py", title="Review", icon=":material/fact_check:"),
         st.Page("views/alerts.py", title="Feedback & alerts", icon=":material/flag:"),
         st.Page("views/models.py", title="Models & training", icon=":material/model_training:"),
     ]

@@ -107,3 +107,77 @@ def family_comparison(versions: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=280)
     )
+
+
+TREND_SHARE_HEIGHT = 320
+TREND_VOLUME_HEIGHT = 240
+# Bars and points span their bucket's time unit (bars on a plain time axis would be one pixel wide).
+TREND_TIME_UNITS = {"hour": "utcyearmonthdatehours", "day": "utcyearmonthdate"}
+
+
+def _trend_encodings(trend: pd.DataFrame, series_title: str, bucket: str) -> tuple[alt.X, alt.Tooltip, alt.Color]:
+    """The x of the bars (each spans its bucket), the bucket's tooltip and the series' colour."""
+    time_unit = TREND_TIME_UNITS[bucket]
+    x = alt.X("bucket:T", timeUnit=time_unit, title="time (UTC)", scale=alt.Scale(type="utc"))
+    bucket_tooltip = alt.Tooltip("bucket:T", timeUnit=time_unit, title=f"{bucket} (UTC)")
+    # One domain for both charts, so that a series has the same colour above and below.
+    domain = sorted(trend["series"].unique())
+    color = alt.Color("series:N", title=series_title, scale=alt.Scale(domain=domain, scheme="tableau10"))
+    return x, bucket_tooltip, color
+
+
+def positive_share_trend(trend: pd.DataFrame, series_title: str, bucket: str) -> alt.Chart:
+    """The positive share per bucket ("hour" or "day"), one line per series (airline or model version); `trend` has
+    the columns bucket, series, tweets, positive_share, flagged."""
+    x, bucket_tooltip, color = _trend_encodings(trend, series_title, bucket)
+    return (
+        alt.Chart(trend, title="Positive share")
+        .mark_line(point=True)
+        .encode(
+            x=x.bandPosition(0.5),  # mid-bucket, over the middle of its bar below
+            y=alt.Y(
+                "positive_share:Q", title="positive share", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
+            ),
+            color=color.legend(orient="right"),
+            tooltip=[
+                bucket_tooltip,
+                alt.Tooltip("series:N", title=series_title),
+                alt.Tooltip("positive_share:Q", title="positive", format=".0%"),
+                alt.Tooltip("tweets:Q", title="tweets"),
+            ],
+        )
+        .properties(height=TREND_SHARE_HEIGHT)
+    )
+
+
+def volume_trend(trend: pd.DataFrame, series_title: str, bucket: str) -> alt.LayerChart:
+    """Tweets per bucket stacked by series, with the tweets analysts flagged wrong as red dots on their own axis."""
+    x, bucket_tooltip, color = _trend_encodings(trend, series_title, bucket)
+    volume = (
+        alt.Chart(trend)
+        .mark_bar(opacity=0.6)
+        .encode(
+            x=x,
+            y=alt.Y("sum(tweets):Q", title="tweets"),
+            color=color.legend(orient="right"),
+            tooltip=[bucket_tooltip, alt.Tooltip("series:N", title=series_title), "tweets:Q", "flagged:Q"],
+        )
+    )
+    flagged = (
+        alt.Chart(trend)
+        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True, color="#d62728"), color="#d62728", strokeDash=[4, 3])
+        .encode(
+            x=x.bandPosition(0.5),
+            y=alt.Y(
+                "sum(flagged):Q",
+                title="flagged wrong",
+                axis=alt.Axis(orient="right", titleColor="#d62728", labelColor="#d62728"),
+            ),
+            tooltip=[bucket_tooltip, alt.Tooltip("sum(flagged):Q", title="flagged wrong")],
+        )
+    )
+    return (
+        alt.layer(volume, flagged, title="Volume, and the tweets flagged wrong (red)")
+        .resolve_scale(y="independent")
+        .properties(height=TREND_VOLUME_HEIGHT)
+    )

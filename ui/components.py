@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import streamlit as st
@@ -12,6 +13,8 @@ from ui.settings import UiSettings, get_settings
 ANALYST_KEY = "analyst_api_key"
 ADMIN_KEY = "admin_api_key"
 _KEY_NAMES = {ANALYST_KEY: "analyst (or admin) API key", ADMIN_KEY: "admin API key"}
+# Markdown, LaTeX ($), emoji/icon shortcodes (:) and HTML-looking text in a tweet must show as typed.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,8 @@ def show_api_error(exc: ApiError, action: str) -> None:
 
 def _retry_hint(retry_after_s: int | None) -> str:
     return f" Retry in {retry_after_s} s." if retry_after_s else " Retry in a few seconds."
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as it was typed when drawn by `st.markdown` (a tweet, a key name); line breaks become spaces."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.split()))

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from local_stack.processes import ManagedProcess, free_port, http_ok, start_service, wait_until
 from tests.conftest import Stack
+from tests.ui.logged_stack import logged_stack  # noqa: F401  (a fixture: the Review page's gateway, log and writer)
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 # A tiny classical job: one vectorizer, one model, two folds on 200 tweets; a few seconds of training.

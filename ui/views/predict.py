@@ -10,6 +10,7 @@ from shared.schemas.api import Prediction
 from shared.schemas.base import MAX_TEXT_CHARS
 from ui.api import ApiError
 from ui.components import page_context, show_api_error
+from ui.sentiment_trend import sentiment_trend_section
 
 LAST = "predict_last"  # {"prediction": Prediction, "latency_ms": float}
 FLAGGED = "predict_flagged"  # feedback answer for the last prediction
@@ -82,3 +83,6 @@ if last:
             "Three mispredictions within five minutes send an alert report.",
             icon=":material/flag:",
         )
+
+st.divider()
+sentiment_trend_section(context)
