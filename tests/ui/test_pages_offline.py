@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from local_stack.processes import free_port
 
-PAGES = ["views/predict.py", "views/batch.py", "views/alerts.py", "views/models.py"]
+PAGES = ["views/predict.py", "views/batch.py", "views/review.py", "views/alerts.py", "views/models.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)
