@@ -7,13 +7,14 @@ pending for `CALL_CLAIM_AFTER_S`. Reading everything that arrived in one XREADGR
 that come while the model computes form the next read ("continuous batching"), and a lone call never waits.
 
 One command answers a whole read: a server-side script (ANSWER_SCRIPT) stores the prediction records and each
-reply's copy, PUBLISHes one message per gateway process, then XACKs + XDELs the entries, atomically and in that
-order, so a caller holding a reply finds its records there. One command rather than a pipeline of five or more:
-building and parsing each command in redis-py costs more than Redis spends running it, and that cost would sit on
-every call's latency. If the command fails the entries stay pending and are answered again once claimed; a caller
-whose deadline passed meanwhile has had its 503, so its call is dropped unanswered. If Redis refuses it for lack
-of memory (its `maxmemory` budget), nothing was stored: the calls are answered at once with a "storage full" error
-instead, by the same script with nothing to store (PUBLISH, XACK and XDEL still run on a full Redis).
+reply's copy, appends the read's predictions to the prediction log stream (for the log writer), PUBLISHes one
+message per gateway process, then XACKs + XDELs the entries, atomically and in that order, so a caller holding a
+reply finds its records there. One command rather than a pipeline of five or more: building and parsing each
+command in redis-py costs more than Redis spends running it, and that cost would sit on every call's latency. If the
+command fails the entries stay pending and are answered again once claimed; a caller whose deadline passed
+meanwhile has had its 503, so its call is dropped unanswered. If Redis refuses it for lack of memory (its
+`maxmemory` budget), nothing was stored: the calls are answered at once with a "storage full" error instead, by the
+same script with nothing to store (PUBLISH, XACK and XDEL still run on a full Redis).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Callable
 import redis
 
 from inference_worker import metrics
-from inference_worker.recorder import prediction_records
+from inference_worker.recorder import log_entry, prediction_records
 from inference_worker.settings import InferenceSettings
 from shared import redis_keys
 from shared.logging_setup import kv
@@ -47,13 +48,17 @@ Predict = Callable[[list[str]], list[Prediction]]
 Entry = tuple[bytes, dict | None]
 Store = tuple[str, str, int]  # key, value, TTL in seconds
 
-# KEYS: the stream, then the keys to SET. ARGV: the group; the count of SETs, then value and TTL for each; the count
-# of PUBLISHes, then channel and message for each; then the entry ids to acknowledge and delete.
+# KEYS: the call stream, the prediction log stream, then the keys to SET. ARGV: the group; the log entry ("" for
+# none) and the log stream's MAXLEN; the count of SETs, then value and TTL for each; the count of PUBLISHes, then
+# channel and message for each; then the entry ids to acknowledge and delete.
 ANSWER_SCRIPT = """
-local arg = 3
-for i = 1, tonumber(ARGV[2]) do
-  redis.call('SET', KEYS[i + 1], ARGV[arg], 'EX', ARGV[arg + 1])
+local arg = 5
+for i = 1, tonumber(ARGV[4]) do
+  redis.call('SET', KEYS[i + 2], ARGV[arg], 'EX', ARGV[arg + 1])
   arg = arg + 2
+end
+if ARGV[2] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'predictions', ARGV[2])
 end
 local published = tonumber(ARGV[arg])
 arg = arg + 1
@@ -154,10 +159,10 @@ class CallConsumer:
                 continue
             metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, now - call.sent_at))
             calls.append(call)
-        stores, publishes = self._answer(calls) if calls else ([], [])
+        stores, publishes, logged = self._answer(calls) if calls else ([], [], "")
         entry_ids = [entry_id for entry_id, _ in entries]
         try:
-            self._commit(stores, publishes, entry_ids)
+            self._commit(stores, publishes, entry_ids, logged)
         except redis.ResponseError as exc:
             if not calls or not is_out_of_memory(exc):
                 raise
@@ -167,16 +172,20 @@ class CallConsumer:
             failed = [PredictReply(call_id=call.call_id, error=reason).model_dump_json() for call in calls]
             self._commit([], self._publishes(calls, failed), entry_ids)
 
-    def _commit(self, stores: list[Store], publishes: list[tuple[str, str]], entry_ids: list[bytes]) -> None:
-        """One ANSWER_SCRIPT run: stores, then publishes, then acknowledges, atomically."""
-        args: list[str | bytes | int] = [GROUP, len(stores)]
+    def _commit(
+        self, stores: list[Store], publishes: list[tuple[str, str]], entry_ids: list[bytes], logged: str = ""
+    ) -> None:
+        """One ANSWER_SCRIPT run: stores and logs, then publishes, then acknowledges, atomically."""
+        maxlen = self._settings.prediction_log_stream_maxlen
+        args: list[str | bytes | int] = [GROUP, logged if maxlen else "", maxlen, len(stores)]
         for _, value, ttl_s in stores:
             args += (value, ttl_s)
         args.append(len(publishes))
         for channel, message in publishes:
             args += (channel, message)
         args += entry_ids
-        self._answer_script(keys=[STREAM, *(key for key, _, _ in stores)], args=args)
+        keys = [STREAM, redis_keys.PREDICTION_LOG_STREAM, *(key for key, _, _ in stores)]
+        self._answer_script(keys=keys, args=args)
 
     def _decode(self, entry_id: bytes, fields: dict | None) -> PredictCall | None:
         if not fields:  # deleted while pending (answered by a worker that then died before its XACK landed)
@@ -187,10 +196,13 @@ class CallConsumer:
             log.warning("unreadable call dropped %s", kv(entry=entry_id, error=exc.__class__.__name__))
             return None
 
-    def _answer(self, calls: list[PredictCall]) -> tuple[list[Store], list[tuple[str, str]]]:
-        """Runs the model on every call's tweets: (key, value, TTL) to store, (channel, message) to publish."""
+    def _answer(self, calls: list[PredictCall]) -> tuple[list[Store], list[tuple[str, str]], str]:
+        """Runs the model on every call's tweets: (key, value, TTL) to store, (channel, message) to publish, and
+        the prediction log entry ("" when nothing was answered)."""
         texts = [text for call in calls for text in call.texts]
         request_ids = [request_id for call in calls for request_id in call.request_ids]
+        callers = [caller for call in calls for caller in (call.callers or [None] * len(call.texts))]
+        logged = ""
         started = time.perf_counter()
         try:
             predictions = self._predict(texts)
@@ -203,6 +215,7 @@ class CallConsumer:
         else:
             ttl_s = self._settings.prediction_ttl_s
             stores = [(key, record, ttl_s) for key, record in prediction_records(predictions, texts, request_ids)]
+            logged = log_entry(predictions, texts, request_ids, callers, time.time())
             replies, offset = [], 0
             for call in calls:
                 answered = predictions[offset : offset + len(call.texts)]
@@ -219,7 +232,7 @@ class CallConsumer:
         for call, body in zip(calls, bodies, strict=True):
             # Kept while its caller may still wait: read back if the gateway's subscription was down.
             stores.append((redis_keys.predict_reply(call.call_id), body, max(1, math.ceil(call.deadline - now))))
-        return stores, self._publishes(calls, bodies)
+        return stores, self._publishes(calls, bodies), logged
 
     @staticmethod
     def _publishes(calls: list[PredictCall], bodies: list[str]) -> list[tuple[str, str]]:
