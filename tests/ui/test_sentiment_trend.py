@@ -55,3 +55,10 @@ def test_no_bucket_is_an_empty_frame_and_the_charts_build() -> None:
     volume = charts.volume_trend(frame, "airline", "day").to_dict()
     assert [layer["mark"]["type"] for layer in volume["layer"]] == ["bar", "line"]
     assert volume["layer"][0]["encoding"]["x"]["timeUnit"] == "utcyearmonthdate"
+
+
+def test_the_airlines_offered_are_keys_of_the_logs_airline_column() -> None:
+    from shared.prediction_log.airlines import AIRLINES
+    from ui.settings import UiSettings
+
+    assert set(UiSettings().trend_airlines) <= set(AIRLINES)
