@@ -143,7 +143,8 @@ def inference_worker(stack: Stack, tiny_champion: dict) -> Iterator[ManagedProce
 
 def start_gateway(stack: Stack, name: str = "gateway", **env: str) -> tuple[ManagedProcess, str]:
     port = free_port()
-    process = start_service(name, ["gateway"], stack.env(HOST="127.0.0.1", GATEWAY_PORT=str(port), **env), stack.log_dir)
+    gateway_env = stack.env(HOST="127.0.0.1", GATEWAY_PORT=str(port), **env)
+    process = start_service(name, ["gateway"], gateway_env, stack.log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: http_ok(url + "/health"), 60, "gateway", process)
     return process, url

@@ -80,8 +80,8 @@ def render(output_dir: Path, pytest_status: int | None = None) -> str:
             lines.append(f"| {name} | {warm} | {soak['memory_mb_end'][name]} | {soak['memory_growth_pct'][name]} % |")
         lines += [
             "",
-            "Redis grows with the prediction records it keeps for feedback (PREDICTION_TTL_HOURS): data, not a leak, so it",
-            "is not held to the 10 % target; its memory budget (maxmemory) bounds it.",
+            "Redis grows with the prediction records it keeps for feedback (PREDICTION_TTL_HOURS): data, not a leak,",
+            "so it is not held to the 10 % target; its memory budget (maxmemory) bounds it.",
             "",
             f"p50 latency (ms) over the run: {soak.get('p50_ms', {})}; p99 (ms) per {soak['p99_ms_bucket_s']} s:",
             "",

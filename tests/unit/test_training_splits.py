@@ -65,7 +65,8 @@ def test_repeated_feedback_counts_once_with_its_latest_label() -> None:
     extended, extra = split.with_extra_training_rows(
         ["@united lost my bag", "@UNITED lost my   bag", already_trained, "great crew"], [1, 0, 1, 1]
     )
-    added = dict(zip(extended.train_texts[len(split.train_texts) :], extended.train_labels[len(split.train_labels) :]))
+    new_texts = extended.train_texts[len(split.train_texts) :]
+    added = dict(zip(new_texts, extended.train_labels[len(split.train_labels) :], strict=True))
     assert added == {"@UNITED lost my   bag": 0, "great crew": 1}
     assert (extra.added, extra.held_out, extra.duplicates) == (2, 0, 2)
     assert extended.train_texts.count(already_trained) == 1
