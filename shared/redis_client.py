@@ -14,6 +14,8 @@ _CONNECT_TIMEOUT_S = 2.0
 _HEALTH_CHECK_INTERVAL_S = 10
 _RETRIES = 3
 _RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+# Past this many commands in flight an asyncio caller waits for a free connection instead of failing at once.
+_ASYNC_MAX_CONNECTIONS = 100
 
 
 def _backoff() -> ExponentialBackoff:
@@ -34,5 +36,13 @@ def connect(url: str, socket_timeout_s: float = 5.0) -> redis.Redis:
 
 
 def connect_async(url: str, socket_timeout_s: float = 5.0) -> aioredis.Redis:
-    """The asyncio client, with the same retries and timeouts as `connect`."""
-    return aioredis.Redis.from_url(url, retry=AsyncRetry(_backoff(), retries=_RETRIES), **_options(socket_timeout_s))
+    """The asyncio client, with the same retries and timeouts as `connect`; a burst of concurrent requests queues
+    for a connection (up to the socket timeout) rather than being refused by a full pool."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=_ASYNC_MAX_CONNECTIONS,
+        timeout=socket_timeout_s,
+        retry=AsyncRetry(_backoff(), retries=_RETRIES),
+        **_options(socket_timeout_s),
+    )
+    return aioredis.Redis.from_pool(pool)
