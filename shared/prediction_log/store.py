@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_PAGE_SIZE = 500
-# Rows per INSERT: 12 bound values each stays under SQLite's and PostgreSQL's limits on parameters per statement.
-_ROWS_PER_STATEMENT = 1000
 # The threshold assumed for the uncertainty of a row first known from its feedback, until its own entry arrives.
 _DEFAULT_THRESHOLD = 0.5
 
@@ -159,20 +157,21 @@ class PredictionLog:
         applied = 0
         with self.engine.begin() as connection:
             inserted = 0
-            for start in range(0, len(values), _ROWS_PER_STATEMENT):
-                chunk = values[start : start + _ROWS_PER_STATEMENT]
-                # RETURNING counts what was written: rowcount of a multi-row insert is not reliable across drivers.
-                inserted += len(connection.execute(self._insert_predictions(chunk)).all())
+            if values:
+                # One statement executed for many rows: SQLAlchemy sends them as batched multi-row INSERTs
+                # ("insertmanyvalues") from one cached compilation; a statement holding the values themselves is
+                # compiled anew every time. RETURNING counts what was written (rowcount is not reliable here).
+                inserted = len(connection.execute(self._insert_predictions(), values).all())
             for entry in feedback:
                 if self._apply_verdict(connection, entry):
                     applied += 1
                 elif create_missing:
-                    connection.execute(self._insert_predictions([_row_values(entry.prediction)]))
+                    connection.execute(self._insert_predictions(), [_row_values(entry.prediction)])
                     applied += int(self._apply_verdict(connection, entry))
         return inserted, applied
 
-    def _insert_predictions(self, values: list[dict[str, Any]]) -> Any:
-        statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow).values(values)
+    def _insert_predictions(self) -> Any:
+        statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow)
         # A row first made from its feedback takes its prediction's own fields when that entry arrives; any other
         # repeat of an id is a redelivery and changes nothing.
         upsert = statement.on_conflict_do_update(
