@@ -246,13 +246,17 @@ class PredictionLog:
             raise ValueError(f"order must be 'newest' or 'uncertainty', not {order!r}")
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
-        statement = _select().where(*_conditions(filters or PredictionFilters()))
+        # NOTE: SQLite would otherwise pick the model version's or the airline's index and sort every match (seconds
+        # over a large log); walking the order's own index and filtering as it goes stops after one page.
+        walk_order_index = self.dialect == "sqlite"
+        statement = _select().where(*_conditions(filters or PredictionFilters(), walk_order_index))
         if order == "newest":
             keys = (PredictionRow.created_at, PredictionRow.prediction_id)
             statement = statement.order_by(PredictionRow.created_at.desc(), PredictionRow.prediction_id.desc())
         else:
             keys = (PredictionRow.uncertainty, PredictionRow.prediction_id)
             statement = statement.order_by(PredictionRow.uncertainty.asc(), PredictionRow.prediction_id.asc())
+
         if cursor is not None:
             after = _decode_cursor(cursor, order)
             position = tuple_(*keys)
@@ -382,7 +386,14 @@ def _logged(row: Mapping[str, Any]) -> LoggedPrediction:
     return LoggedPrediction.model_validate(dict(row))
 
 
-def _conditions(filters: PredictionFilters) -> list[Any]:
+def _conditions(filters: PredictionFilters, unindexed_equalities: bool = False) -> list[Any]:
+    """WHERE terms for `filters`; `unindexed_equalities` writes the model version and airline tests so that no index
+    serves them (`column || ''`), leaving the planner the order's index."""
+
+    def column(name: str) -> Any:
+        plain = getattr(PredictionRow, name)
+        return plain.concat("") if unindexed_equalities else plain
+
     conditions: list[Any] = []
     if filters.created_from is not None:
         conditions.append(PredictionRow.created_at >= _naive_utc(filters.created_from))
@@ -391,13 +402,13 @@ def _conditions(filters: PredictionFilters) -> list[Any]:
     if filters.label is not None:
         conditions.append(PredictionRow.label == filters.label)
     if filters.model_version is not None:
-        conditions.append(PredictionRow.model_version == filters.model_version)
+        conditions.append(column("model_version") == filters.model_version)
     if filters.flagged is True:
         conditions.append(PredictionRow.is_misprediction.is_(True))
     elif filters.flagged is False:
         conditions.append(or_(PredictionRow.is_misprediction.is_(None), PredictionRow.is_misprediction.is_(False)))
     if filters.airline is not None:
-        conditions.append(PredictionRow.airline == filters.airline.lower())
+        conditions.append(column("airline") == filters.airline.lower())
     if filters.text_contains is not None:
         conditions.append(PredictionRow.text.icontains(filters.text_contains, autoescape=True))
     return conditions
