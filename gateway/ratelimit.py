@@ -8,6 +8,7 @@ caller can still send a smaller one. Every request counts against the request li
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -30,27 +31,34 @@ RATE_LIMITED = {
     429: {"description": "Too many prediction requests or tweets for this API key or address; see Retry-After."}
 }
 
-# KEYS[1]: the caller's counters for this window (a hash: requests, tweets). ARGV: the request limit, the tweet
-# allowance (0: tweets uncounted), the tweets of this request, the counters' TTL. Returns {verdict, count}:
-# {0, requests} allowed, {1, requests} over the request limit, {2, tweets already spent} over the tweet allowance.
+# One call counts every request charged in the same event-loop turn. KEYS: each request's counters for this window
+# (a hash: requests, tweets). ARGV: the request limit, the tweet allowance (0: tweets uncounted), the counters' TTL,
+# then each request's tweets. Returns {verdict, count} per key, flattened: {0, requests} allowed, {1, requests} over
+# the request limit, {2, tweets already spent} over the tweet allowance.
 _CHECK_SCRIPT = """
-local requests = redis.call('HINCRBY', KEYS[1], 'requests', 1)
-if requests == 1 then
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-end
-if requests > tonumber(ARGV[1]) then
-  return {1, requests}
-end
-local tweets = tonumber(ARGV[3])
+local limit = tonumber(ARGV[1])
 local allowance = tonumber(ARGV[2])
-if tweets > 0 and allowance > 0 then
-  local spent = tonumber(redis.call('HGET', KEYS[1], 'tweets') or '0')
-  if spent + tweets > allowance then
-    return {2, spent}
+local verdicts = {}
+for i, key in ipairs(KEYS) do
+  local verdict, count = 0, redis.call('HINCRBY', key, 'requests', 1)
+  if count == 1 then
+    redis.call('EXPIRE', key, ARGV[3])
   end
-  redis.call('HINCRBY', KEYS[1], 'tweets', tweets)
+  local tweets = tonumber(ARGV[3 + i])
+  if count > limit then
+    verdict = 1
+  elseif tweets > 0 and allowance > 0 then
+    local spent = tonumber(redis.call('HGET', key, 'tweets') or '0')
+    if spent + tweets > allowance then
+      verdict, count = 2, spent
+    else
+      redis.call('HINCRBY', key, 'tweets', tweets)
+    end
+  end
+  verdicts[2 * i - 1] = verdict
+  verdicts[2 * i] = count
 end
-return {0, requests}
+return verdicts
 """
 _ALLOWED, _OVER_REQUESTS, _OVER_TWEETS = 0, 1, 2
 
@@ -65,11 +73,42 @@ def caller_identity(request: Request, settings: GatewaySettings) -> str:
 
 
 class PredictRateLimit:
-    """One per gateway process, on its asyncio Redis client: a sync call would cost a threadpool hop per request."""
+    """One per gateway process, on its asyncio Redis client. Requests charged in the same event-loop turn share one
+    Redis call, so that under load the limit costs a round trip per burst rather than per request."""
 
     def __init__(self, settings: GatewaySettings, redis_client: aioredis.Redis) -> None:
         self.settings = settings
         self._check = redis_client.register_script(_CHECK_SCRIPT)
+        self._waiting: list[tuple[str, int, asyncio.Future[tuple[int, int]]]] = []
+        self._checks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    def _verdict(self, key: str, tweets: int) -> asyncio.Future[tuple[int, int]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, int]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._start_check)
+        self._waiting.append((key, tweets, future))
+        return future
+
+    def _start_check(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._check_waiting())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _check_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        settings = self.settings
+        args = [settings.predict_rate_limit_per_minute, max(0, settings.predict_tweet_limit_per_minute), WINDOW_S + 5]
+        try:
+            flat = await self._check(keys=[key for key, _, _ in waiting], args=args + [t for _, t, _ in waiting])
+        except Exception as exc:  # every request of the burst sees the error and decides for itself
+            for _, _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for index, (_, _, future) in enumerate(waiting):
+            if not future.done():
+                future.set_result((int(flat[2 * index]), int(flat[2 * index + 1])))
 
     async def charge(self, request: Request, tweets: int) -> None:
         """Counts one request carrying `tweets` tweets (0 for a body that failed validation). Raises a 429
@@ -80,9 +119,8 @@ class PredictRateLimit:
         now = time.time()
         window = int(now // WINDOW_S)
         key = f"{KEY_PREFIX}{caller_identity(request, settings)}:{window}"
-        args = (settings.predict_rate_limit_per_minute, max(0, settings.predict_tweet_limit_per_minute), tweets)
         try:
-            verdict, count = await self._check(keys=[key], args=[*args, WINDOW_S + 5])
+            verdict, count = await self._verdict(key, tweets)
         except (redis.RedisError, OSError) as exc:
             if is_out_of_memory(exc):
                 raise StorageFull(refused("the request")) from exc
