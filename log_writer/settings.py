@@ -14,6 +14,8 @@ class LogWriterSettings(ServiceSettings):
     service_name: str = "log-writer"
     # Stream entries read at most per batch; each holds one worker read's predictions (up to a few hundred tweets).
     log_batch_entries: int = Field(200, ge=1)
+    # After a batch shorter than log_batch_entries, the writer waits this long before reading again.
+    log_batch_linger_ms: int = Field(200, ge=0, le=5000)
     # How long one read waits for entries when the stream is empty.
     log_read_block_ms: int = Field(1000, ge=10)
     # Entries a writer read but never committed (it died) are taken over by a live one once pending this long.

@@ -70,8 +70,11 @@ class LogWriter:
         self.ensure_group()
         while not stop.is_set():
             try:
-                self.step()
+                committed = self.step()
                 self._housekeeping()
+                if 0 < committed < self._settings.log_batch_entries:
+                    # A short batch: let entries gather, so that one commit (and one fsync) carries many of them.
+                    stop.wait(self._settings.log_batch_linger_ms / 1000)
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):  # Redis restarted empty: the stream and its group are gone
                     self.ensure_group()
