@@ -57,9 +57,15 @@ class Stack:
     mlflow_url: str
     log_dir: Path
 
+    @property
+    def prediction_log_url(self) -> str:
+        # The session's own SQLite log, never the repository's .local/ default.
+        return f"sqlite:///{self.log_dir.parent / 'prediction-log.db'}"
+
     def env(self, **extra: str) -> dict[str, str]:
         return {
             "ENVIRONMENT": "test",
+            "PREDICTION_LOG_URL": self.prediction_log_url,
             "REDIS_URL": self.redis_url,
             "MLFLOW_TRACKING_URI": self.mlflow_url,
             "ANALYST_API_KEY": ANALYST_KEY,
