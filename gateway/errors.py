@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
 
 
 def unavailable(reason: str, retry_after_s: int) -> HTTPException:
@@ -21,3 +22,9 @@ NEEDS_ADMIN = {
     403: {"description": "The key is not an admin key."},
 }
 REDIS_DOWN = {503: {"description": "Redis is unreachable; see Retry-After."}}
+
+
+def invalid_query(parameter: str, message: str) -> RequestValidationError:
+    """A 422 for query parameters that are valid one by one but not together, shaped like every other 422 (a list of
+    errors, and the `message` summary), as the OpenAPI schema says."""
+    return RequestValidationError([{"loc": ("query", parameter), "msg": message, "type": "value_error"}])

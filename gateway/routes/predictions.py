@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deps import AdminRole, AnalystRole, PredictionLogDep, SettingsDep
-from gateway.errors import unavailable
+from gateway.errors import NEEDS_ADMIN, invalid_query, unavailable
 from shared.prediction_log import InvalidCursor
 from shared.prediction_log.export import csv_chunks, parquet_chunks
 from shared.prediction_log.store import MAX_PAGE_SIZE
@@ -38,9 +38,7 @@ def prediction_filters(
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text contains (any case).")] = None,
 ) -> PredictionFilters:
     if created_from is not None and created_to is not None and created_from >= created_to:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be before to: pass an earlier from or a later to"
-        )
+        raise invalid_query("from", "from must be before to: pass an earlier from or a later to")
     return PredictionFilters(
         created_from=created_from,
         created_to=created_to,
@@ -86,7 +84,11 @@ _MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.ap
 @router.get(
     "/predictions/export",
     response_class=StreamingResponse,
-    responses={**RESPONSES, 200: {"description": "The filtered range, oldest first, as CSV or Parquet."}},
+    responses={
+        **RESPONSES,
+        **NEEDS_ADMIN,
+        200: {"description": "The filtered range, oldest first, as CSV or Parquet."},
+    },
 )
 def export_predictions(
     caller: AdminRole,

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deps import AnalystRole, PredictionLogDep, RedisDep, SettingsDep
-from gateway.errors import unavailable
+from gateway.errors import invalid_query, unavailable
 from shared.drift import served_drift
 from shared.schemas.base import utc_now
 from shared.schemas.drift import DriftOverview
@@ -65,11 +65,11 @@ def sentiment(
     end = as_utc(created_to) if created_to else utc_now()
     start = as_utc(created_from) if created_from else end - _DEFAULT_SPAN[bucket]
     if start >= end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from must be before to")
+        raise invalid_query("from", "from must be before to: pass an earlier from or a later to")
     span = (end - start) / (timedelta(hours=1) if bucket == "hour" else timedelta(days=1))
     if span > _MAX_BUCKETS[bucket]:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise invalid_query(
+            "from",
             f"from..to spans {span:.0f} {bucket}s: at most {_MAX_BUCKETS[bucket]} per request; "
             "narrow the range or use bucket=day",
         )

@@ -220,7 +220,7 @@ def test_bad_parameters_and_roles_are_answered_clearly(log_stack: LogStack) -> N
     wide = httpx.get(
         base + "/stats/sentiment", headers=ANALYST, params={"bucket": "hour", "from": "2020-01-01T00:00:00Z"}
     )
-    assert wide.status_code == 422 and "bucket=day" in wide.json()["detail"]
+    assert wide.status_code == 422 and "bucket=day" in wide.json()["message"]
     assert httpx.get(base + "/predictions/export", headers=ANALYST).status_code == 403
     assert httpx.get(base + "/predictions/export", headers=ADMIN, params={"format": "xlsx"}).status_code == 422
 

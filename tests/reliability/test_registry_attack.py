@@ -113,7 +113,7 @@ def test_a_version_registered_without_the_signing_key_never_runs_in_the_worker(
             assert not marker.exists(), f"version {evil}'s pickle ran in the inference worker"
             refused = f"model refused model={name} version={evil}"
             # Written by the worker's logging thread, a moment after the refusal.
-            wait_until(lambda r=refused: r in served.worker.log_path.read_text(errors="replace"), 10, "refusal")
+            wait_until(lambda r=refused: r in served.worker.log_path.read_text(errors="replace"), 30, "refusal")
     finally:
         client.set_registered_model_alias(name, "champion", good)
     wait_until(lambda: _ready(served.url)["problems"] == [], 30, "refusal cleared once the alias is back")
