@@ -32,6 +32,7 @@ from inference_worker import metrics
 from inference_worker.recorder import log_entry, prediction_records
 from inference_worker.settings import InferenceSettings
 from shared import redis_keys
+from shared.consumer_groups import forget_gone_consumers
 from shared.logging_setup import kv
 from shared.schemas.api import Prediction
 from shared.schemas.calls import PredictCall, PredictReply
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 STREAM = redis_keys.PREDICT_CALLS_STREAM
 GROUP = redis_keys.PREDICT_CALLS_GROUP
-# A consumer that has been gone this long, holding nothing, is removed from the group's bookkeeping.
-FORGET_CONSUMER_AFTER_MS = 3_600_000
 
 Predict = Callable[[list[str]], list[Prediction]]
 Entry = tuple[bytes, dict | None]
@@ -133,14 +132,8 @@ class CallConsumer:
             log.warning("claimed calls left by a dead worker %s", kv(consumer=self.name, calls=len(claimed)))
         if now >= self._next_prune:
             self._next_prune = now + 60
-            self._forget_gone_consumers()
+            forget_gone_consumers(self._client, STREAM, GROUP, keep=self.name)
         return claimed
-
-    def _forget_gone_consumers(self) -> None:
-        for consumer in self._client.xinfo_consumers(STREAM, GROUP):
-            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
-            if consumer["pending"] == 0 and consumer["idle"] > FORGET_CONSUMER_AFTER_MS and name != self.name:
-                self._client.xgroup_delconsumer(STREAM, GROUP, name)
 
     # --- one read --------------------------------------------------------------------------------
 

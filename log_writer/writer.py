@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from log_writer.settings import LogWriterSettings
 from shared import redis_keys
+from shared.consumer_groups import forget_gone_consumers
 from shared.logging_setup import kv
 from shared.prediction_log import PredictionLog
 from shared.schemas.prediction_log import FeedbackLogEntry, LoggedPredictionIn
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 
 STREAM = redis_keys.PREDICTION_LOG_STREAM
 GROUP = redis_keys.PREDICTION_LOG_GROUP
-# A consumer gone this long, holding nothing, is removed from the group's bookkeeping.
-FORGET_CONSUMER_AFTER_MS = 3_600_000
 
 _PREDICTIONS = TypeAdapter(list[LoggedPredictionIn])
 Entry = tuple[bytes, dict | None]
@@ -197,7 +196,7 @@ class LogWriter:
             )
         if now >= self._next_prune:
             self._next_prune = now + 60
-            self._forget_gone_consumers()
+            forget_gone_consumers(self._client, STREAM, GROUP, keep=self.name)
         if self._settings.prediction_log_retention_days > 0 and now >= self._next_retention:
             self._next_retention = now + self._settings.prediction_log_retention_interval_s
             self.apply_retention()
@@ -213,12 +212,6 @@ class LogWriter:
         if deleted:
             log.info("log retention %s", kv(deleted=deleted, days=days, exported_to=export_to))
         return deleted
-
-    def _forget_gone_consumers(self) -> None:
-        for consumer in self._client.xinfo_consumers(STREAM, GROUP):
-            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
-            if consumer["pending"] == 0 and consumer["idle"] > FORGET_CONSUMER_AFTER_MS and name != self.name:
-                self._client.xgroup_delconsumer(STREAM, GROUP, name)
 
     def _touch_alive_file(self) -> None:
         path = self._settings.log_writer_alive_file
