@@ -6,9 +6,8 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
 
-from alerting.report import MESSAGE_ID_DOMAIN, human_duration
+from alerting.report import compose_email, human_duration
 from shared.schemas.base import new_id
 from shared.schemas.drift import DriftReport, DriftStats
 
@@ -92,25 +91,12 @@ def render_drift_html(report: DriftReport) -> str:
         )
 
     return (
-        '<!doctype html><html><body style="font-family: sans-serif">'
         f"<h2>Drift on {esc(stats.model_name)} v{esc(stats.model_version)}: PSI {stats.psi:.3f}</h2>"
         f"<p>Threshold {report.psi_threshold:g}. {stats.predictions} tweets within the last "
         f"{esc(human_duration(stats.window_s))}, {stats.workers} inference worker(s).</p>"
         f"{table('Statistic', comparison_rows(stats))}<br>{table('probability_positive', _bins(stats))}"
-        f'<p style="color: gray">Report {esc(report.report_id)}</p>'
-        "</body></html>"
     )
 
 
 def render_drift_email(report: DriftReport, mail_from: str, mail_to: Sequence[str]) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = report.subject
-    message["From"] = mail_from
-    message["To"] = ", ".join(mail_to)
-    message["Date"] = format_datetime(report.created_at)
-    message["Message-ID"] = f"<drift-{report.report_id}@{MESSAGE_ID_DOMAIN}>"
-    message["X-Air-Paradis-Report-Id"] = report.report_id
-    message["X-Air-Paradis-Report-Kind"] = "drift"
-    message.set_content(render_drift_text(report))
-    message.add_alternative(render_drift_html(report), subtype="html")
-    return message
+    return compose_email(report, mail_from, mail_to, render_drift_text(report), render_drift_html(report), "drift")

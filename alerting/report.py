@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from shared.schemas.alerts import AlertReport, ReportedModel
+from shared.schemas.alerts import AlertReport, MailedReport, ReportedModel
 from shared.schemas.events import MispredictionEvent
 
 MESSAGE_ID_DOMAIN = "alerting.air-paradis"
+_PAGE_START = '<!doctype html><html><body style="font-family: sans-serif">'
 
 
 def human_duration(seconds: float) -> str:
@@ -146,7 +147,6 @@ def render_html(report: AlertReport) -> str:
         for number, e in enumerate(report.events, start=1)
     )
     return (
-        '<!doctype html><html><body style="font-family: sans-serif">'
         f"<h2>{len(report.events)} mispredictions within {esc(human_duration(span))}</h2>"
         f"<p>Alert rule: {report.threshold} within {esc(human_duration(report.window_s))}. "
         f"From {esc(_when(report.window_start))} to {esc(_when(report.window_end))}.</p>"
@@ -157,20 +157,37 @@ def render_html(report: AlertReport) -> str:
         "<tr><th>#</th><th>Tweet</th><th>Predicted (prob. positive)</th><th>Corrected</th><th>Model</th>"
         "<th>Analyst</th><th>Flagged at</th></tr>"
         f"{rows}</table>"
-        f'<p style="color: gray">Report {esc(report.report_id)}</p>'
-        "</body></html>"
     )
 
 
-def render_email(report: AlertReport, mail_from: str, mail_to: Sequence[str]) -> EmailMessage:
-    """The same report always renders to the same message id, so a resend after a crash can be recognised."""
+def html_page(report: MailedReport, body: str) -> str:
+    """An email's HTML part: `body`, then the report's id in grey."""
+    return f'{_PAGE_START}{body}<p style="color: gray">Report {html.escape(report.report_id)}</p></body></html>'
+
+
+def compose_email(
+    report: MailedReport,
+    mail_from: str,
+    mail_to: Sequence[str],
+    text: str,
+    html_body: str,
+    kind: str | None = None,
+) -> EmailMessage:
+    """The report as a text + HTML message. The same report always renders to the same message id (the kind, if any,
+    before the report id), so a resend after a crash can be recognised."""
     message = EmailMessage()
     message["Subject"] = report.subject
     message["From"] = mail_from
     message["To"] = ", ".join(mail_to)
     message["Date"] = format_datetime(report.created_at.astimezone(UTC))
-    message["Message-ID"] = f"<{report.report_id}@{MESSAGE_ID_DOMAIN}>"
+    message["Message-ID"] = f"<{kind + '-' if kind else ''}{report.report_id}@{MESSAGE_ID_DOMAIN}>"
     message["X-Air-Paradis-Report-Id"] = report.report_id
-    message.set_content(render_text(report))
-    message.add_alternative(render_html(report), subtype="html")
+    if kind:
+        message["X-Air-Paradis-Report-Kind"] = kind
+    message.set_content(text)
+    message.add_alternative(html_page(report, html_body), subtype="html")
     return message
+
+
+def render_email(report: AlertReport, mail_from: str, mail_to: Sequence[str]) -> EmailMessage:
+    return compose_email(report, mail_from, mail_to, render_text(report), render_html(report))

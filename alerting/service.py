@@ -20,7 +20,7 @@ from alerting.model_links import ModelLinks
 from alerting.report import build_report, render_email
 from alerting.retraining import ReportRetrainer
 from alerting.settings import AlertingSettings
-from alerting.store import ReportStore, alert_reports
+from alerting.store import ReportStore, ReportT, alert_reports
 from alerting.window import Decision, SlidingWindow
 from shared import redis_keys
 from shared.logging_setup import kv
@@ -29,6 +29,16 @@ from shared.schemas.base import new_id
 from shared.schemas.events import MispredictionEvent
 
 log = logging.getLogger(__name__)
+
+
+def _due(store: ReportStore[ReportT], now: datetime) -> list[ReportT]:
+    """The store's unsent reports whose next attempt is due (a new one's is at once)."""
+    return [report for report in store.unsent() if report.next_attempt_at is None or report.next_attempt_at <= now]
+
+
+def _store_attempt(store: ReportStore, report: MailedReport, attempts: int, now: datetime, **changes: object) -> None:
+    """Delivery attempt number `attempts` and its outcome (`changes`), kept with the report."""
+    store.update(report.model_copy(update={"attempts": attempts, "updated_at": now, **changes}))
 
 
 class AlertingService:
@@ -195,13 +205,9 @@ class AlertingService:
 
     def deliver_due(self) -> None:
         now = self._now()
-        for report in self.store.unsent():
-            if report.next_attempt_at is not None and report.next_attempt_at > now:
-                continue
+        for report in _due(self.store, now):
             self._deliver(report)
-        for drift_report in self.drift.store.unsent():
-            if drift_report.next_attempt_at is not None and drift_report.next_attempt_at > now:
-                continue
+        for drift_report in _due(self.drift.store, now):
             message = render_drift_email(drift_report, self.settings.mail_from, self.settings.mail_to)
             self._send(self.drift.store, drift_report, message, "drift report")
 
@@ -222,16 +228,14 @@ class AlertingService:
             metrics.SEND_FAILURES.labels(via=self.mailer.kind).inc()
             delay = backoff_s(attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
             now = self._now()
-            store.update(
-                report.model_copy(
-                    update={
-                        "state": AlertReportState.retrying,
-                        "attempts": attempts,
-                        "last_error": str(exc),
-                        "next_attempt_at": now + timedelta(seconds=delay),
-                        "updated_at": now,
-                    }
-                )
+            _store_attempt(
+                store,
+                report,
+                attempts,
+                now,
+                state=AlertReportState.retrying,
+                last_error=str(exc),
+                next_attempt_at=now + timedelta(seconds=delay),
             )
             log.warning(
                 "%s not delivered, will retry %s",
@@ -240,18 +244,16 @@ class AlertingService:
             )
             return
         now = self._now()
-        store.update(
-            report.model_copy(
-                update={
-                    "state": AlertReportState.sent,
-                    "attempts": attempts,
-                    "next_attempt_at": None,
-                    "delivered_via": self.mailer.kind,
-                    "delivered_to": delivered_to,
-                    "sent_at": now,
-                    "updated_at": now,
-                }
-            )
+        _store_attempt(
+            store,
+            report,
+            attempts,
+            now,
+            state=AlertReportState.sent,
+            next_attempt_at=None,
+            delivered_via=self.mailer.kind,
+            delivered_to=delivered_to,
+            sent_at=now,
         )
         metrics.REPORTS_SENT.labels(via=self.mailer.kind).inc()
         log.info(
