@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Literal
+
+from training_worker.settings import get_settings
 
 
 class DataFileError(ValueError):
@@ -40,3 +43,18 @@ def resolve_data_file(value: str, data_dir: Path, max_bytes: int, what: str = "d
     if not os.access(target, os.R_OK):
         raise DataFileError(f"{what} {value!r}: not readable by the training worker")
     return target
+
+
+def job_data_file(
+    value: str,
+    data_dir: Path | None,
+    max_bytes: int | None,
+    what: str,
+    size_setting: Literal["max_dataset_bytes", "max_glove_bytes"],
+) -> Path:
+    """resolve_data_file, with the training worker's DATA_DIR and its `size_setting` limit where they are not given."""
+    if data_dir is None or max_bytes is None:
+        settings = get_settings()
+        data_dir = settings.data_dir if data_dir is None else data_dir
+        max_bytes = getattr(settings, size_setting) if max_bytes is None else max_bytes
+    return resolve_data_file(value, data_dir, max_bytes, what)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from training_worker.data_files import DataFileError, resolve_data_file
+from training_worker.data_files import DataFileError, job_data_file
 
 POSITIVE, NEGATIVE = 1, 0
 BUNDLED = "bundled"
@@ -152,14 +152,8 @@ def _read_user_csv(path: Path) -> Iterator[tuple[str, int]]:
 
 
 def _user_file(source: str, data_dir: Path | None, max_bytes: int | None) -> Path:
-    if data_dir is None or max_bytes is None:
-        from training_worker.settings import get_settings
-
-        settings = get_settings()
-        data_dir = settings.data_dir if data_dir is None else data_dir
-        max_bytes = settings.max_dataset_bytes if max_bytes is None else max_bytes
     try:
-        return resolve_data_file(source, data_dir, max_bytes, what="dataset")
+        return job_data_file(source, data_dir, max_bytes, "dataset", "max_dataset_bytes")
     except DataFileError as exc:
         raise DatasetError(str(exc)) from None
 

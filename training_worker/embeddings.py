@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_model.encoder import SequenceEncoder
-from training_worker.data_files import DataFileError, resolve_data_file
+from training_worker.data_files import DataFileError, job_data_file
 
 # A 300-dimension GloVe line is about 3 KB; a longer one is not a vector but a file that is not GloVe text.
 MAX_GLOVE_LINE_BYTES = 64 * 1024
@@ -62,14 +62,8 @@ def load_glove(
 
 
 def _glove_file(path: str, data_dir: Path | None, max_bytes: int | None) -> Path:
-    if data_dir is None or max_bytes is None:
-        from training_worker.settings import get_settings
-
-        settings = get_settings()
-        data_dir = settings.data_dir if data_dir is None else data_dir
-        max_bytes = settings.max_glove_bytes if max_bytes is None else max_bytes
     try:
-        return resolve_data_file(path, data_dir, max_bytes, what="glove_path")
+        return job_data_file(path, data_dir, max_bytes, "glove_path", "max_glove_bytes")
     except DataFileError as exc:
         raise GloveFileError(str(exc)) from None
 
