@@ -22,6 +22,8 @@ NEEDS_ADMIN = {
     403: {"description": "The key is not an admin key."},
 }
 REDIS_DOWN = {503: {"description": "Redis is unreachable; see Retry-After."}}
+LOG_DOWN = {503: {"description": "The prediction log's database is unreachable; see Retry-After."}}
+REGISTRY_DOWN = {503: {"description": "The MLflow model registry is unreachable."}}
 
 
 def invalid_query(parameter: str, message: str) -> RequestValidationError:

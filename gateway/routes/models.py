@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from gateway.deps import AnalystRole, SettingsDep
+from gateway.errors import NEEDS_KEY, REGISTRY_DOWN
 from shared.registry import list_versions
 from shared.schemas.api import ModelsOverview, RegisteredVersion
 
@@ -17,14 +18,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])
 
 
-@router.get(
-    "/models",
-    response_model=ModelsOverview,
-    responses={
-        401: {"description": "Missing or unknown API key."},
-        503: {"description": "The MLflow model registry is unreachable."},
-    },
-)
+@router.get("/models", response_model=ModelsOverview, responses={**NEEDS_KEY, **REGISTRY_DOWN})
 def models(role: AnalystRole, settings: SettingsDep) -> ModelsOverview:
     """Every registered version of the LSTM, classical and BERT models, newest first per family."""
     client = MlflowClient(settings.mlflow_tracking_uri)

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deps import AdminRole, AnalystRole, PredictionLogDep, SettingsDep
-from gateway.errors import NEEDS_ADMIN, invalid_query, unavailable
+from gateway.errors import LOG_DOWN, NEEDS_ADMIN, NEEDS_KEY, invalid_query, unavailable
 from shared.prediction_log import InvalidCursor
 from shared.prediction_log.export import csv_chunks, parquet_chunks
 from shared.prediction_log.store import MAX_PAGE_SIZE
@@ -23,8 +23,8 @@ router = APIRouter(tags=["predictions"])
 
 RESPONSES = {
     400: {"description": "The cursor is not one this log handed out for this order."},
-    401: {"description": "Missing or unknown X-API-Key."},
-    503: {"description": "The prediction log's database is unreachable; see Retry-After."},
+    **NEEDS_KEY,
+    **LOG_DOWN,
 }
 
 

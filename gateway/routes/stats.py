@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deps import AnalystRole, PredictionLogDep, RedisDep, SettingsDep
-from gateway.errors import invalid_query, unavailable
+from gateway.errors import LOG_DOWN, NEEDS_KEY, REDIS_DOWN, invalid_query, unavailable
 from shared.drift import served_drift
 from shared.schemas.base import utc_now
 from shared.schemas.drift import DriftOverview
@@ -20,14 +20,7 @@ from shared.schemas.prediction_log import Bucket, SentimentStats, as_utc
 router = APIRouter(prefix="/stats", tags=["stats"])
 
 
-@router.get(
-    "/drift",
-    response_model=DriftOverview,
-    responses={
-        401: {"description": "Missing or unknown API key."},
-        503: {"description": "Redis is unreachable; see Retry-After."},
-    },
-)
+@router.get("/drift", response_model=DriftOverview, responses={**NEEDS_KEY, **REDIS_DOWN})
 def drift(role: AnalystRole, settings: SettingsDep, redis_client: RedisDep) -> DriftOverview:
     """Per served version, summed over the live inference workers' windows: out-of-vocabulary share, positive share,
     mean tweet length, the probability histogram and its PSI against the version's test split (the reference)."""
@@ -46,9 +39,9 @@ _DEFAULT_SPAN = {"hour": timedelta(days=1), "day": timedelta(days=30)}
     "/sentiment",
     response_model=SentimentStats,
     responses={
-        401: {"description": "Missing or unknown API key."},
+        **NEEDS_KEY,
+        **LOG_DOWN,
         422: {"description": "Unknown bucket, from not before to, or a range of too many buckets."},
-        503: {"description": "The prediction log's database is unreachable; see Retry-After."},
     },
 )
 def sentiment(
