@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
 import redis
 import requests
-from fastapi import APIRouter, Body, HTTPException, Path, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, status
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from gateway.api_keys import Caller
 from gateway.deps import AdminRole, AnalystRole, RedisDep, SettingsDep
-from gateway.errors import unavailable
+from gateway.errors import NEEDS_KEY, unavailable
 from gateway.settings import GatewaySettings
 from shared import model_lifecycle
 from shared.logging_setup import kv
@@ -29,7 +30,7 @@ ActionBody = Annotated[ModelActionRequest | None, Body()]
 T = TypeVar("T")
 
 READ = {
-    401: {"description": "Missing or unknown API key."},
+    **NEEDS_KEY,
     503: {"description": "The MLflow model registry or Redis is unreachable; see Retry-After."},
 }
 ADMIN = {
@@ -112,36 +113,6 @@ def _target(client: MlflowClient, name: str, body: ModelActionRequest | None, ac
     return version
 
 
-def _move_by_hand(
-    action: Literal["promote", "retire"],
-    name: str,
-    caller: Caller,
-    settings: GatewaySettings,
-    redis_client: redis.Redis,
-    body: ModelActionRequest | None,
-) -> LifecycleEvent:
-    """Promote or retire the challenger (or the version in the body), recorded with the caller and the figures."""
-    _known(settings, name)
-    lifecycle_move = model_lifecycle.promote if action == "promote" else model_lifecycle.retire
-
-    def move(client: MlflowClient) -> LifecycleEvent:
-        version = _target(client, name, body, action)
-        reason = (body.reason if body else None) or f"{action}d by {caller.name}"
-        figures = _figures(client, redis_client, name, version, settings)
-        return lifecycle_move(
-            client,
-            redis_client,
-            name,
-            version,
-            _person(caller),
-            reason,
-            figures,
-            champion_alias=settings.champion_alias,
-        )
-
-    return _registry_call(settings, move)
-
-
 def _figures(client: MlflowClient, redis_client: redis.Redis, name: str, version: str, settings: GatewaySettings):
     status_now = model_lifecycle.challenger_status(client, redis_client, name, settings, settings.champion_alias)
     if status_now.challenger_version != version:
@@ -153,65 +124,90 @@ def _figures(client: MlflowClient, redis_client: redis.Redis, name: str, version
     }
 
 
-@router.post("/admin/models/{name}/promote", response_model=LifecycleEvent, responses=ADMIN)
-def promote(
+@dataclass(frozen=True)
+class Move:
+    """An admin's move of a known model: who asks, in which request, and the optional body (version, reason)."""
+
+    name: str
+    caller: Caller
+    request_id: str | None
+    settings: GatewaySettings
+    redis_client: redis.Redis
+    body: ModelActionRequest | None
+
+    def reason(self, default: str) -> str:
+        return (self.body.reason if self.body else None) or f"{default} by {self.caller.name}"
+
+    def by_hand(self, action: Literal["promote", "retire"]) -> LifecycleEvent:
+        """Promote or retire the challenger (or the version in the body), recorded with the caller and the figures."""
+        lifecycle_move = model_lifecycle.promote if action == "promote" else model_lifecycle.retire
+
+        def move(client: MlflowClient) -> LifecycleEvent:
+            version = _target(client, self.name, self.body, action)
+            figures = _figures(client, self.redis_client, self.name, version, self.settings)
+            return lifecycle_move(
+                client,
+                self.redis_client,
+                self.name,
+                version,
+                _person(self.caller),
+                self.reason(f"{action}d"),
+                figures,
+                champion_alias=self.settings.champion_alias,
+            )
+
+        return _registry_call(self.settings, move)
+
+
+def _move(
     name: ModelName,
     request: Request,
     caller: AdminRole,
     settings: SettingsDep,
     redis_client: RedisDep,
     body: ActionBody = None,
-) -> LifecycleEvent:
+) -> Move:
+    _known(settings, name)
+    return Move(name, caller, request.state.request_id, settings, redis_client, body)
+
+
+MoveDep = Annotated[Move, Depends(_move)]
+
+
+@router.post("/admin/models/{name}/promote", response_model=LifecycleEvent, responses=ADMIN)
+def promote(move: MoveDep) -> LifecycleEvent:
     """Make the challenger (or the version named in the body) the champion now, whatever the gate says; inference
     workers reload it on the promotion event."""
-    event = _move_by_hand("promote", name, caller, settings, redis_client, body)
-    log.info("model promoted by hand %s", kv(model=name, version=event.to_version, request_id=request.state.request_id))
+    event = move.by_hand("promote")
+    log.info("model promoted by hand %s", kv(model=move.name, version=event.to_version, request_id=move.request_id))
     return event
 
 
 @router.post("/admin/models/{name}/retire", response_model=LifecycleEvent, responses=ADMIN)
-def retire(
-    name: ModelName,
-    request: Request,
-    caller: AdminRole,
-    settings: SettingsDep,
-    redis_client: RedisDep,
-    body: ActionBody = None,
-) -> LifecycleEvent:
+def retire(move: MoveDep) -> LifecycleEvent:
     """Take the challenger (or the version named) out of shadow scoring for good, with the reason recorded."""
-    event = _move_by_hand("retire", name, caller, settings, redis_client, body)
-    log.info(
-        "model retired by hand %s", kv(model=name, version=event.from_version, request_id=request.state.request_id)
-    )
+    event = move.by_hand("retire")
+    log.info("model retired by hand %s", kv(model=move.name, version=event.from_version, request_id=move.request_id))
     return event
 
 
 @router.post("/admin/models/{name}/rollback", response_model=LifecycleEvent, responses=ADMIN)
-def rollback(
-    name: ModelName,
-    request: Request,
-    caller: AdminRole,
-    settings: SettingsDep,
-    redis_client: RedisDep,
-    body: ActionBody = None,
-) -> LifecycleEvent:
+def rollback(move: MoveDep) -> LifecycleEvent:
     """Move the champion back to the version it held before the current one was promoted, in one call; workers
     follow within their reload time (every answer names the version that computed it)."""
-    _known(settings, name)
-    reason = (body.reason if body else None) or f"rolled back by {caller.name}"
     event = _registry_call(
-        settings,
+        move.settings,
         lambda client: model_lifecycle.rollback(
-            client, redis_client, name, _person(caller), reason, champion_alias=settings.champion_alias
+            client,
+            move.redis_client,
+            move.name,
+            _person(move.caller),
+            move.reason("rolled back"),
+            champion_alias=move.settings.champion_alias,
         ),
     )
     log.info(
         "model rolled back %s",
-        kv(
-            model=name,
-            from_version=event.from_version,
-            to_version=event.to_version,
-            request_id=request.state.request_id,
-        ),
+        kv(model=move.name, from_version=event.from_version, to_version=event.to_version, request_id=move.request_id),
     )
     return event
