@@ -1,10 +1,12 @@
-"""Kubernetes manifests of Air Paradis from one values file: gateway, inference and training workers, alerting, UI.
+"""Kubernetes manifests of Air Paradis from one values file: gateway, inference and training workers, alerting, UI,
+the log writer (and, for trying it out, a PostgreSQL for the prediction log).
 
     python deploy/k8s/render.py                                  # the defaults (deploy/k8s/values.yaml)
     python deploy/k8s/render.py --values prod.yaml | kubectl apply -f -
 
-Each --values file is merged over the defaults (mappings key by key, anything else replaced). Redis, MLflow and the
-S3 store are external; secrets are read from an existing Secret (`secretName`), never written here. Inference and
+Each --values file is merged over the defaults (mappings key by key, anything else replaced). Redis, MLflow, the
+S3 store and the prediction log's PostgreSQL are external (predictionLog.devPostgres runs one in the cluster instead);
+secrets are read from an existing Secret (`secretName`), never written here. Inference and
 training workers scale with KEDA on Redis: the call stream's backlog and the Celery `training` queue.
 """
 
@@ -26,6 +28,15 @@ CALLS_STREAM = "inference:calls"
 CALLS_GROUP = "inference-workers"
 TRAINING_QUEUE = "training"
 APP_UID = 10001  # the `app` user of every image
+POSTGRES_UID = 999  # the `postgres` user of the official image
+DEV_POSTGRES = "prediction-log-db"
+DEV_POSTGRES_USER = "airparadis"
+DEV_POSTGRES_DB = "prediction_log"
+# The log writer touches LOG_WRITER_ALIVE_FILE (set by its image) after every loop: stale past 30 s means stuck.
+LOG_WRITER_ALIVE = (
+    "import os, sys, time; sys.exit(time.time() - os.path.getmtime(os.environ['LOG_WRITER_ALIVE_FILE']) > 30)"
+)
+LOG_WRITER_EXPORTS = "/var/lib/log-writer/exports"
 
 Values = dict[str, Any]
 Manifest = dict[str, Any]
@@ -106,6 +117,19 @@ class Renderer:
             self._secret("MLFLOW_TRACKING_PASSWORD", m[f"{role}PasswordKey"]),
         ]
 
+    def _prediction_log_env(self) -> list[dict[str, Any]]:
+        """PREDICTION_LOG_URL: the Secret's URL of a managed PostgreSQL, or the dev database's with its password."""
+        log_values = self.v["predictionLog"]
+        dev = log_values["devPostgres"]
+        if not dev["enabled"]:
+            return [self._secret("PREDICTION_LOG_URL", log_values["urlKey"])]
+        host = f"{DEV_POSTGRES}.{self.namespace}.svc"
+        url = f"postgresql+psycopg://{DEV_POSTGRES_USER}:$(PREDICTION_LOG_DB_PASSWORD)@{host}:5432/{DEV_POSTGRES_DB}"
+        return [
+            self._secret("PREDICTION_LOG_DB_PASSWORD", dev["passwordKey"]),
+            {"name": "PREDICTION_LOG_URL", "value": url},
+        ]
+
     def _container(
         self,
         name: str,
@@ -116,6 +140,7 @@ class Renderer:
         ports: list[dict[str, Any]] | None = None,
         probes: dict[str, Any] | None = None,
         args: list[str] | None = None,
+        volume_mounts: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         container: dict[str, Any] = {
             "name": name,
@@ -135,13 +160,19 @@ class Renderer:
             container["args"] = args
         if ports:
             container["ports"] = ports
+        if volume_mounts:
+            container["volumeMounts"] = volume_mounts
         container.update(probes or {})
         return container
 
+    @classmethod
+    def _exec_probe(cls, check: str, period_s: int, timeout_s: int, failures: int) -> dict[str, Any]:
+        return cls._exec_probe_command(["python", "/app/healthcheck.py", check], period_s, timeout_s, failures)
+
     @staticmethod
-    def _exec_probe(check: str, period_s: int, timeout_s: int, failures: int) -> dict[str, Any]:
+    def _exec_probe_command(command: list[str], period_s: int, timeout_s: int, failures: int) -> dict[str, Any]:
         return {
-            "exec": {"command": ["python", "/app/healthcheck.py", check]},
+            "exec": {"command": command},
             "periodSeconds": period_s,
             "timeoutSeconds": timeout_s,
             "failureThreshold": failures,
@@ -166,6 +197,7 @@ class Renderer:
         annotations: dict[str, str] | None = None,
         strategy: dict[str, Any] | None = None,
         grace_s: int | None = None,
+        volumes: list[dict[str, Any]] | None = None,
     ) -> Manifest:
         pod_spec: dict[str, Any] = {
             "automountServiceAccountToken": False,
@@ -174,6 +206,8 @@ class Renderer:
         }
         if grace_s is not None:
             pod_spec["terminationGracePeriodSeconds"] = grace_s
+        if volumes:
+            pod_spec["volumes"] = volumes
         spec: dict[str, Any] = {
             "selector": {"matchLabels": self._labels(component)},
             "template": {
@@ -265,6 +299,7 @@ class Renderer:
             *self._mlflow_env(writer=False),
             self._secret("ANALYST_API_KEY", "ANALYST_API_KEY"),
             self._secret("ADMIN_API_KEY", "ADMIN_API_KEY"),
+            *self._prediction_log_env(),
         ]
         probes = {
             "startupProbe": self._http_probe("/health", "http", 5, 24),
@@ -391,6 +426,8 @@ class Renderer:
             *self._redis_env(),
             *self._mlflow_env(writer=True),
             self._secret("MODEL_SIGNING_KEY", "MODEL_SIGNING_KEY"),
+            # Retraining policies read the analysts' verdicts from the log.
+            *self._prediction_log_env(),
         ]
         probes = {"livenessProbe": self._exec_probe("celery", 60, 15, 5)}
         container = self._container(
@@ -447,6 +484,114 @@ class Renderer:
             )
         ]
 
+    def log_writer(self) -> list[Manifest]:
+        w = self.v["logWriter"]
+        env = [
+            {"name": "METRICS_PORT", "value": str(w["metricsPort"])},
+            {"name": "PREDICTION_LOG_RETENTION_DAYS", "value": str(w["retentionDays"])},
+            *self._redis_env(),
+            *self._prediction_log_env(),
+        ]
+        probes = {
+            # The database may be unreachable or migrating at first: the loop starts once the schema is there.
+            "startupProbe": self._exec_probe_command(["python", "-c", LOG_WRITER_ALIVE], 5, 5, 60),
+            "livenessProbe": self._exec_probe_command(["python", "-c", LOG_WRITER_ALIVE], 15, 5, 3),
+        }
+        container = self._container(
+            "log-writer",
+            "log-writer",
+            env,
+            w["resources"],
+            ports=[{"name": "metrics", "containerPort": w["metricsPort"]}],
+            probes=probes,
+            volume_mounts=[{"name": "exports", "mountPath": LOG_WRITER_EXPORTS}],
+        )
+        claim = w["exportsClaimName"]
+        exports = {"persistentVolumeClaim": {"claimName": claim}} if claim else {"emptyDir": {}}
+        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(w["metricsPort"])}
+        return [
+            self._deployment(
+                "log-writer",
+                "log-writer",
+                [container],
+                w["replicas"],
+                annotations=annotations,
+                volumes=[{"name": "exports", **exports}],
+            )
+        ]
+
+    def dev_postgres(self) -> list[Manifest]:
+        """One PostgreSQL pod with its own volume, for a cluster that has no managed one yet: no backups, no HA."""
+        dev = self.v["predictionLog"]["devPostgres"]
+        if not dev["enabled"]:
+            return []
+        component = DEV_POSTGRES
+        ready = ["pg_isready", "-U", DEV_POSTGRES_USER, "-d", DEV_POSTGRES_DB]
+        container = {
+            "name": "postgres",
+            "image": dev["image"],
+            "imagePullPolicy": self.v["image"]["pullPolicy"],
+            "env": [
+                {"name": "POSTGRES_USER", "value": DEV_POSTGRES_USER},
+                {"name": "POSTGRES_DB", "value": DEV_POSTGRES_DB},
+                self._secret("POSTGRES_PASSWORD", dev["passwordKey"]),
+                # A folder below the mount: a fresh volume's root holds lost+found, which initdb refuses.
+                {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+            ],
+            "ports": [{"name": "postgres", "containerPort": 5432}],
+            "resources": dev["resources"],
+            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+            "readinessProbe": self._exec_probe_command(ready, 5, 3, 3),
+            "livenessProbe": self._exec_probe_command(ready, 15, 5, 4),
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "runAsNonRoot": True,
+                "runAsUser": POSTGRES_UID,
+            },
+        }
+        claim_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": dev["storage"]}},
+        }
+        if dev["storageClassName"]:
+            claim_spec["storageClassName"] = dev["storageClassName"]
+        statefulset = {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": self._meta(DEV_POSTGRES, component),
+            "spec": {
+                "serviceName": DEV_POSTGRES,
+                "replicas": 1,
+                "selector": {"matchLabels": self._labels(component)},
+                "template": {
+                    "metadata": {"labels": self._labels(component)},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": POSTGRES_UID,
+                            "fsGroup": POSTGRES_UID,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [container],
+                    },
+                },
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": claim_spec}],
+            },
+        }
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": self._meta(DEV_POSTGRES, component),
+            "spec": {
+                "clusterIP": "None",
+                "selector": self._labels(component),
+                "ports": [{"name": "postgres", "port": 5432, "targetPort": "postgres"}],
+            },
+        }
+        return [service, statefulset]
+
     def ui(self) -> list[Manifest]:
         u = self.v["ui"]
         env = [
@@ -494,6 +639,8 @@ class Renderer:
             *self.inference_worker(),
             *self.training_worker(),
             *self.alerting(),
+            *self.dev_postgres(),
+            *self.log_writer(),
             *self.ui(),
         ]
 

@@ -1,6 +1,7 @@
 """deploy/k8s/render.py: every object it writes is valid Kubernetes (kubernetes-validate's bundled schemas) or valid
 KEDA (its CRDs, kept in deploy/k8s/keda/), unknown fields refused; the objects keep the deployment's promises, with
-the default values and with an operator's own (replicas, an external TLS Redis, scaler thresholds, KEDA off).
+the default values and with an operator's own (replicas, an external TLS Redis, scaler thresholds, KEDA off, the
+prediction log's URL under another key, a dev PostgreSQL in the cluster).
 """
 
 from __future__ import annotations
@@ -119,7 +120,10 @@ OPERATOR_VALUES = {
     "inferenceWorker": {"keda": {"minReplicas": 2, "maxReplicas": 20, "streamLength": 200}},
     "trainingWorker": {"keda": {"maxReplicas": 4, "listLength": 3, "cooldownPeriod": 1800}},
     "ui": {"replicas": 2},
+    "predictionLog": {"urlKey": "PREDICTION_LOG_DSN"},
+    "logWriter": {"replicas": 3, "retentionDays": 30, "exportsClaimName": "log-exports"},
 }
+DEV_POSTGRES_VALUES = {"predictionLog": {"devPostgres": {"enabled": True, "storageClassName": "standard"}}}
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +131,9 @@ def operator() -> list[Manifest]:
     return renderer.render(_values(**OPERATOR_VALUES))
 
 
-@pytest.mark.parametrize("which", ["default", "operator", "keda-off", "no-redis-password", "lag-scaling"])
+@pytest.mark.parametrize(
+    "which", ["default", "operator", "keda-off", "no-redis-password", "lag-scaling", "dev-postgres"]
+)
 def test_every_object_is_valid(which: str) -> None:
     values = {
         "default": _values(),
@@ -135,6 +141,7 @@ def test_every_object_is_valid(which: str) -> None:
         "keda-off": _values(inferenceWorker={"keda": {"enabled": False}}, trainingWorker={"keda": {"enabled": False}}),
         "no-redis-password": _values(redis={"passwordKey": ""}),
         "lag-scaling": _values(inferenceWorker={"keda": {"lagCount": 32}}),
+        "dev-postgres": _values(**DEV_POSTGRES_VALUES),
     }[which]
     manifests = renderer.render(values)
     kinds = {m["kind"] for m in manifests}
@@ -158,7 +165,7 @@ def test_the_committed_manifests_are_the_defaults_rendered(default: list[Manifes
 
 def test_services_components_and_probes(default: list[Manifest]) -> None:
     deployments = _by_kind(default, "Deployment")
-    assert set(deployments) == {"gateway", "inference-worker", "training-worker", "alerting", "ui"}
+    assert set(deployments) == {"gateway", "inference-worker", "training-worker", "alerting", "log-writer", "ui"}
     for name, container in _containers(default):
         assert {"requests", "limits"} <= set(container["resources"]), name
         assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
@@ -166,6 +173,15 @@ def test_services_components_and_probes(default: list[Manifest]) -> None:
     gateway = deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/health"
+    log_writer = deployments["log-writer"]["spec"]
+    assert log_writer["replicas"] == 1
+    writer = log_writer["template"]["spec"]["containers"][0]
+    # No HTTP health endpoint: its probes read the age of the file its loop touches, as the image's HEALTHCHECK does.
+    assert "LOG_WRITER_ALIVE_FILE" in writer["livenessProbe"]["exec"]["command"][-1]
+    assert _env(writer)["METRICS_PORT"]["value"] == "9100"
+    assert log_writer["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+    assert writer["volumeMounts"] == [{"name": "exports", "mountPath": "/var/lib/log-writer/exports"}]
+    assert log_writer["template"]["spec"]["volumes"] == [{"name": "exports", "emptyDir": {}}]
     alerting = deployments["alerting"]["spec"]
     assert alerting["replicas"] == 1 and alerting["strategy"] == {"type": "Recreate"}
     hpa = _by_kind(default, "HorizontalPodAutoscaler")["gateway"]["spec"]
@@ -174,6 +190,43 @@ def test_services_components_and_probes(default: list[Manifest]) -> None:
     for name, pdb in _by_kind(default, "PodDisruptionBudget").items():
         assert pdb["spec"]["selector"]["matchLabels"] == deployments[name]["spec"]["selector"]["matchLabels"]
     assert set(_by_kind(default, "PodDisruptionBudget")) == {"gateway", "inference-worker"}
+
+
+def test_the_prediction_log_url_comes_from_the_secret(default: list[Manifest]) -> None:
+    readers = {name: _env(container) for name, container in _containers(default)}
+    for name in ("gateway", "training-worker", "log-writer"):
+        assert readers[name]["PREDICTION_LOG_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "air-paradis",
+            "key": "PREDICTION_LOG_URL",
+        }, name
+    for name in ("inference-worker", "alerting", "ui"):
+        assert "PREDICTION_LOG_URL" not in readers[name], name
+    # A managed PostgreSQL by default: no database of the cluster's own.
+    assert not _by_kind(default, "StatefulSet")
+
+
+def test_a_dev_postgres_in_the_cluster_backs_the_prediction_log() -> None:
+    manifests = renderer.render(_values(**DEV_POSTGRES_VALUES))
+    database = _by_kind(manifests, "StatefulSet")["prediction-log-db"]["spec"]
+    service = _by_kind(manifests, "Service")["prediction-log-db"]["spec"]
+    assert service["clusterIP"] == "None" and database["serviceName"] == "prediction-log-db"
+    assert service["selector"] == database["selector"]["matchLabels"]
+    [claim] = database["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert claim["spec"]["storageClassName"] == "standard"
+    [postgres] = database["template"]["spec"]["containers"]
+    assert _env(postgres)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "PREDICTION_LOG_DB_PASSWORD"
+    assert postgres["readinessProbe"]["exec"]["command"][0] == "pg_isready"
+    for name, container in _containers(manifests):
+        env = _env(container)
+        if name not in ("gateway", "training-worker", "log-writer"):
+            continue
+        names = [item["name"] for item in container["env"]]
+        assert names.index("PREDICTION_LOG_DB_PASSWORD") < names.index("PREDICTION_LOG_URL"), name
+        assert env["PREDICTION_LOG_URL"]["value"] == (
+            "postgresql+psycopg://airparadis:$(PREDICTION_LOG_DB_PASSWORD)@prediction-log-db.air-paradis.svc:5432/"
+            "prediction_log"
+        )
 
 
 def test_secrets_are_referenced_never_written(default: list[Manifest]) -> None:
@@ -234,6 +287,19 @@ def test_an_operators_values_reach_every_object(operator: list[Manifest]) -> Non
     assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
     assert _by_kind(operator, "PodDisruptionBudget")["gateway"]["spec"]["minAvailable"] == 2
     assert _by_kind(operator, "Deployment")["ui"]["spec"]["replicas"] == 2
+    log_writer = _by_kind(operator, "Deployment")["log-writer"]["spec"]
+    assert log_writer["replicas"] == 3
+    assert log_writer["template"]["spec"]["volumes"] == [
+        {"name": "exports", "persistentVolumeClaim": {"claimName": "log-exports"}}
+    ]
+    for name, container in _containers(operator):
+        if name in ("gateway", "training-worker", "log-writer"):
+            assert _env(container)["PREDICTION_LOG_URL"]["valueFrom"]["secretKeyRef"] == {
+                "name": "sentiment-secrets",
+                "key": "PREDICTION_LOG_DSN",
+            }, name
+    writer_env = _env(log_writer["template"]["spec"]["containers"][0])
+    assert writer_env["PREDICTION_LOG_RETENTION_DAYS"]["value"] == "30"
     ingress = _by_kind(operator, "Ingress")["gateway"]["spec"]
     assert ingress["rules"][0]["host"] == "api.air-paradis.example" and ingress["tls"][0]["secretName"] == "api-tls"
     scaled = _by_kind(operator, "ScaledObject")
