@@ -113,15 +113,16 @@ def current_version(client: MlflowClient, model_name: str, alias: str) -> str | 
     return info.version if info else None
 
 
-def _publish_promotion(
+def _publish_move(
     client: MlflowClient,
     redis_client: redis.Redis | None,
     model_name: str,
     version: str,
     previous: str | None,
     family: TrainingFamily | None,
-    champion_alias: str,
+    alias: str,
 ) -> None:
+    """`version` now holds `alias`: workers load it (as champion, or as challenger to shadow-score) on the event."""
     if redis_client is None:
         return
     tags = client.get_model_version(model_name, version).tags or {}
@@ -129,7 +130,7 @@ def _publish_promotion(
         family=family or tags.get(FAMILY_TAG, "lstm"),
         model_name=model_name,
         model_version=version,
-        alias=champion_alias,
+        alias=alias,
         precision=float(tags.get(TEST_PRECISION_TAG, 0.0) or 0.0),
         embedding_type=tags.get(EMBEDDING_TYPE_TAG),
         previous_version=previous,
@@ -157,7 +158,7 @@ def promote(
         if current_version(client, model_name, CHALLENGER_ALIAS) == version:
             delete_alias(client, model_name, CHALLENGER_ALIAS)
         event = _record(client, "promotion", model_name, previous, version, actor, reason, figures)
-        _publish_promotion(client, redis_client, model_name, version, previous, family, champion_alias)
+        _publish_move(client, redis_client, model_name, version, previous, family, champion_alias)
     return event
 
 
@@ -196,22 +197,8 @@ def challenge(
             str(offline.get("reason", "")),
             {"offline": offline},
         )
-        if redis_client is not None:
-            # Workers start shadow-scoring on it now rather than at their next alias poll.
-            tags = client.get_model_version(model_name, version).tags or {}
-            events.publish(
-                redis_client,
-                events.MODEL_PROMOTED_STREAM,
-                ModelPromotedEvent(
-                    family=tags.get(FAMILY_TAG, "lstm"),
-                    model_name=model_name,
-                    model_version=version,
-                    alias=CHALLENGER_ALIAS,
-                    precision=float(tags.get(TEST_PRECISION_TAG, 0.0) or 0.0),
-                    embedding_type=tags.get(EMBEDDING_TYPE_TAG),
-                    previous_version=champion,
-                ),
-            )
+        # Workers start shadow-scoring on it now rather than at their next alias poll.
+        _publish_move(client, redis_client, model_name, version, champion, None, CHALLENGER_ALIAS)
     return event
 
 
@@ -267,7 +254,7 @@ def rollback(
             raise LifecycleConflict(f"{model_name} v{champion} has no earlier champion in its history to go back to")
         set_alias(client, model_name, champion_alias, target)
         event = _record(client, "rollback", model_name, champion, target, actor, reason, {})
-        _publish_promotion(client, redis_client, model_name, target, champion, None, champion_alias)
+        _publish_move(client, redis_client, model_name, target, champion, None, champion_alias)
     return event
 
 

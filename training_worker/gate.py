@@ -39,29 +39,18 @@ def apply_gate(
         "offline": status.offline,
         "shadow": status.figures.model_dump(mode="json") if status.figures else None,
     }
+    move = promote if verdict.action == "promote" else retire
     try:
-        if verdict.action == "promote":
-            promote(
-                client,
-                redis_client,
-                model_name,
-                version,
-                GATE_POLICY,
-                verdict.reason,
-                figures,
-                champion_alias=champion_alias,
-            )
-        else:
-            retire(
-                client,
-                redis_client,
-                model_name,
-                version,
-                GATE_POLICY,
-                verdict.reason,
-                figures,
-                champion_alias=champion_alias,
-            )
+        move(
+            client,
+            redis_client,
+            model_name,
+            version,
+            GATE_POLICY,
+            verdict.reason,
+            figures,
+            champion_alias=champion_alias,
+        )
     except LifecycleConflict as exc:  # an admin moved it meanwhile
         log.warning("gate move skipped %s", kv(model=model_name, version=version, reason=exc))
     return verdict
