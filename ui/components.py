@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import streamlit as st
 
@@ -15,6 +17,7 @@ ADMIN_KEY = "admin_api_key"
 _KEY_NAMES = {ANALYST_KEY: "analyst (or admin) API key", ADMIN_KEY: "admin API key"}
 # Markdown, LaTeX ($), emoji/icon shortcodes (:) and HTML-looking text in a tweet must show as typed.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,15 @@ def show_api_error(exc: ApiError, action: str) -> None:
         )
     else:
         st.error(f"Could not {action}: the gateway answered {exc.status}: {exc.message}")
+
+
+def fetched(read: Callable[[], T], action: str) -> T | None:
+    """What `read` gets from the gateway, or None once its failure to `action` is shown."""
+    try:
+        return read()
+    except ApiError as exc:
+        show_api_error(exc, action)
+        return None
 
 
 def _retry_hint(retry_after_s: int | None) -> str:

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from shared.schemas.drift import DriftStats
-from ui.api import ApiError, GatewayClient
-from ui.components import show_api_error
+from ui.api import GatewayClient
+from ui.components import fetched
 
 
 def _share(value: float | None) -> str:
@@ -64,10 +64,8 @@ def show_version(stats: DriftStats) -> None:
 
 def show_drift(client: GatewayClient) -> None:
     st.subheader("Drift of served traffic")
-    try:
-        overview = client.drift()
-    except ApiError as exc:
-        show_api_error(exc, "read the drift statistics")
+    overview = fetched(client.drift, "read the drift statistics")
+    if overview is None:
         return
     if not overview.versions:
         st.info("No tweet was answered within the inference workers' drift window yet.")

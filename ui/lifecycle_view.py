@@ -8,7 +8,7 @@ import streamlit as st
 
 from shared.schemas.lifecycle import ChallengerStatus, ModelFiguresLive, ModelHistory
 from ui.api import ApiError, GatewayClient
-from ui.components import show_api_error
+from ui.components import fetched
 
 MOVE_OUTCOME = "models_move_outcome"
 MOVES = {"promote": "Promote the challenger", "retire": "Retire the challenger", "rollback": "Roll back the champion"}
@@ -65,10 +65,8 @@ def _move(admin: GatewayClient, name: str, action: str) -> None:
 
 def show_challenger(reader: GatewayClient) -> ChallengerStatus | None:
     st.subheader("Challenger in shadow")
-    try:
-        status = reader.challenger()
-    except ApiError as exc:
-        show_api_error(exc, "read the challenger")
+    status = fetched(reader.challenger, "read the challenger")
+    if status is None:
         return None
     if status.challenger_version is None:
         st.caption(
@@ -109,10 +107,8 @@ def show_moves(admin: GatewayClient, status: ChallengerStatus) -> None:
 
 def show_history(reader: GatewayClient, name: str) -> None:
     st.subheader("Promotion history")
-    try:
-        history = reader.model_history(name)
-    except ApiError as exc:
-        show_api_error(exc, "read the promotion history")
+    history = fetched(lambda: reader.model_history(name), "read the promotion history")
+    if history is None:
         return
     if not history.events:
         st.caption("No promotion, rollback or retirement recorded yet.")

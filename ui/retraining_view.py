@@ -6,7 +6,7 @@ import streamlit as st
 
 from shared.schemas.retraining import RetrainingPolicyView
 from ui.api import ApiError, GatewayClient
-from ui.components import show_api_error
+from ui.components import fetched, show_api_error
 
 POLICY_OUTCOME = "retraining_policy_outcome"
 
@@ -41,10 +41,8 @@ def show_retraining_policy(client: GatewayClient) -> None:
         show_api_error(outcome, "change the retraining policy")
     elif outcome:
         st.success(f"Automatic retraining {outcome}.", icon=":material/autorenew:")
-    try:
-        view = client.retraining_policy()
-    except ApiError as exc:
-        show_api_error(exc, "read the retraining policy")
+    view = fetched(client.retraining_policy, "read the retraining policy")
+    if view is None:
         return
     st.markdown(policy_text(view))
     left, right = st.columns([3, 1])

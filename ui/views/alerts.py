@@ -6,8 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import charts
-from ui.api import ApiError
-from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
+from ui.components import ANALYST_KEY, fetched, page_context, require_key
 
 TIME_COLUMNS = {
     name: st.column_config.DatetimeColumn(name, format="YYYY-MM-DD HH:mm:ss", timezone="UTC")
@@ -21,10 +20,8 @@ if require_key(ANALYST_KEY):
     st.button("Refresh", key="alerts_refresh")
     client = context.analyst_client()
     assert client is not None  # require_key saw a key
-    try:
-        overview = client.alerts()
-    except ApiError as exc:
-        show_api_error(exc, "load the alerts")
+    overview = fetched(client.alerts, "load the alerts")
+    if overview is None:
         st.stop()
 
     rule = overview.alerting

@@ -10,7 +10,7 @@ from shared.schemas.api import JobState, ModelsOverview, RegisteredVersion, Trai
 from ui import charts
 from ui.api import ApiError, GatewayClient
 from ui.artifacts import EVALUATION_PLOTS, ArtifactUnavailable, fetch_run_artifact
-from ui.components import ANALYST_KEY, page_context, require_key, show_api_error
+from ui.components import ANALYST_KEY, fetched, page_context, require_key, show_api_error
 from ui.drift_view import show_drift
 from ui.lifecycle_view import show_lifecycle
 from ui.params_form import params_form
@@ -66,10 +66,8 @@ def versions_frame(overview: ModelsOverview) -> pd.DataFrame:
 
 
 def show_versions(client: GatewayClient) -> list[RegisteredVersion]:
-    try:
-        overview = client.models()
-    except ApiError as exc:
-        show_api_error(exc, "list the registered models")
+    overview = fetched(client.models, "list the registered models")
+    if overview is None:
         return []
     st.subheader("Registered versions")
     if overview.serving_version:
@@ -229,10 +227,8 @@ def operating_point_text(metrics: dict[str, float]) -> str:
 
 
 def show_jobs(client: GatewayClient) -> None:
-    try:
-        jobs = client.training_jobs()
-    except ApiError as exc:
-        show_api_error(exc, "list the training jobs")
+    jobs = fetched(client.training_jobs, "list the training jobs")
+    if jobs is None:
         return
     active = [job for job in jobs if job.state in ACTIVE_STATES]
     st.caption(
