@@ -104,30 +104,14 @@ def _misprediction(prediction: RecordedPrediction, record: FeedbackRecord) -> Mi
 
 
 def _from_log(logged: LoggedPredictionIn) -> RecordedPrediction:
-    return RecordedPrediction(
-        prediction_id=logged.prediction_id,
-        label=logged.label,
-        probability_positive=logged.probability_positive,
-        model_name=logged.model_name,
-        model_version=logged.model_version,
-        text=logged.text,
-        request_id=logged.request_id,
-    )
+    # Every field of a Redis record is in the log's row; the row's others are ignored.
+    return RecordedPrediction.model_validate(logged.model_dump())
 
 
 def _log_snapshot(prediction: RecordedPrediction, at: datetime) -> LoggedPredictionIn:
     """The prediction as its Redis record knows it: enough for the log to hold the verdict if the prediction's own
     entry has not been written yet (its threshold, caller and time then come with that entry)."""
-    return LoggedPredictionIn(
-        prediction_id=prediction.prediction_id,
-        text=prediction.text,
-        label=prediction.label,
-        probability_positive=prediction.probability_positive,
-        model_name=prediction.model_name,
-        model_version=prediction.model_version,
-        request_id=prediction.request_id,
-        created_at=at,
-    )
+    return LoggedPredictionIn(**prediction.model_dump(), created_at=at)
 
 
 class FeedbackStore:
