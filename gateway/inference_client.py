@@ -84,6 +84,7 @@ class InferenceClient:
         self._worker_max_age_s = worker_max_age_s
         self._liveness_cache_s = liveness_cache_s
         self._liveness: tuple[float, int] = (0.0, 0)
+        self._liveness_refresh: asyncio.Future[int] | None = None
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -111,13 +112,22 @@ class InferenceClient:
         return await live_workers(self._redis, self._worker_max_age_s)
 
     async def live_worker_count(self) -> int:
-        """Fresh inference worker heartbeats, cached briefly: this runs on every request."""
+        """Fresh inference worker heartbeats, cached briefly: this runs on every request. Requests that find the
+        cache stale share one refresh, so that a burst costs one Redis read rather than one per request."""
         checked_at, count = self._liveness
         if time.monotonic() - checked_at < self._liveness_cache_s:
             return count
-        count = len(await self.live_workers())
-        self._liveness = (time.monotonic(), count)
-        return count
+        if self._liveness_refresh is None:
+            self._liveness_refresh = asyncio.ensure_future(self._refresh_liveness())
+        return await asyncio.shield(self._liveness_refresh)
+
+    async def _refresh_liveness(self) -> int:
+        try:
+            count = len(await self.live_workers())
+            self._liveness = (time.monotonic(), count)
+            return count
+        finally:
+            self._liveness_refresh = None
 
     async def storage_full_reason(self) -> str | None:
         """Why Redis refuses writes, if it is at its memory budget (a full Redis also stops worker heartbeats)."""
