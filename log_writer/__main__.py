@@ -11,6 +11,7 @@ import threading
 
 from pydantic import ValidationError
 
+from log_writer import metrics
 from log_writer.settings import get_settings
 from log_writer.writer import LogWriter
 from shared.cli import parse_service_args, settings_problems
@@ -27,7 +28,7 @@ once and idempotently; deletes rows past PREDICTION_LOG_RETENTION_DAYS."""
 
 EPILOG = """\
 Settings come from the environment, e.g. REDIS_URL, PREDICTION_LOG_URL, LOG_BATCH_ENTRIES, LOG_CLAIM_AFTER_S,
-PREDICTION_LOG_RETENTION_DAYS, PREDICTION_LOG_EXPORT_DIR, LOG_LEVEL (all of them: docs/settings.md)."""
+PREDICTION_LOG_RETENTION_DAYS, PREDICTION_LOG_EXPORT_DIR, METRICS_PORT, LOG_LEVEL (all of them: docs/settings.md)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    metrics.serve(settings.metrics_port)
     store = PredictionLog(settings.prediction_log_url)
     # The database may start after this process (Compose), or a gateway may be migrating it right now: retry.
     while not store.ensure_schema():
+        metrics.WRITE_FAILURES.inc()
         if stop.wait(2.0):
             return 0
     # Blocking reads must return before the next one: a socket timeout longer than the block time.

@@ -27,6 +27,8 @@ class LogWriterSettings(ServiceSettings):
     prediction_log_retention_interval_s: float = Field(3600.0, gt=0)
     # When set, rows past retention are first appended to `predictions-before-<date>.csv` in this folder.
     prediction_log_export_dir: Path | None = None
+    # Prometheus /metrics of this process (rows written, batches, failed writes, backlog, retention); 0 = none.
+    metrics_port: int = Field(0, ge=0, le=65535)
     # A file touched after every loop: the container's health check reads its age.
     log_writer_alive_file: Path | None = None
 

