@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 from pydantic import ValidationError
 
+from shared.consumer_groups import ensure_group
 from shared.events import MISPREDICTIONS_STREAM, decode
 from shared.logging_setup import kv
 from shared.schemas.events import MispredictionEvent
@@ -59,12 +60,8 @@ class MispredictionConsumer:
         self.start_id = start_id
 
     def ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
+        if ensure_group(self.client, self.stream, self.group, self.start_id):
             log.info("consumer group created %s", kv(stream=self.stream, group=self.group, start=self.start_id))
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     def recover(self, count: int = 100) -> list[StreamEntry]:
         """Everything delivered but never acknowledged: first taken over from any other member (a renamed or dead

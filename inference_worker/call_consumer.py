@@ -32,7 +32,7 @@ from inference_worker import metrics
 from inference_worker.recorder import log_entry, prediction_records
 from inference_worker.settings import InferenceSettings
 from shared import redis_keys
-from shared.consumer_groups import forget_gone_consumers
+from shared.consumer_groups import ensure_group, forget_gone_consumers
 from shared.logging_setup import kv
 from shared.schemas.api import Prediction
 from shared.schemas.calls import PredictCall, PredictReply
@@ -110,12 +110,8 @@ class CallConsumer:
                 stop.wait(0.5)
 
     def ensure_group(self) -> None:
-        try:
-            # From the stream's start: calls sent before any worker ever ran are still answered if in time.
-            self._client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # From the stream's start: calls sent before any worker ever ran are still answered if in time.
+        ensure_group(self._client, STREAM, GROUP, start_id="0")
 
     # --- a dead worker's calls -------------------------------------------------------------------
 

@@ -15,3 +15,14 @@ def forget_gone_consumers(client: redis.Redis, stream: str, group: str, keep: st
         name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
         if consumer["pending"] == 0 and consumer["idle"] > FORGET_CONSUMER_AFTER_MS and name != keep:
             client.xgroup_delconsumer(stream, group, name)
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str, start_id: str = "0") -> bool:
+    """Creates `group` on `stream` (and the stream if need be), reading from `start_id`; False when it exists."""
+    try:
+        client.xgroup_create(stream, group, id=start_id, mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+        return False
+    return True
