@@ -87,24 +87,22 @@ def _embeddings(
     return glove_matrix(encoder, params.seed, params.glove_path)
 
 
-def _targets(
+def _with_counterfactuals(
     params: LstmParams,
-    context: FamilyContext,
     split: Split,
     train_tokens: list[list[str]],
     encoder: SequenceEncoder,
-    matrix: np.ndarray,
-    work_dir: Path,
-) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Training ids and (soft) targets: gold labels or the distillation blend, plus negation counterfactuals."""
-    ids, targets, tags = _real_and_transfer_rows(params, context, split, train_tokens, encoder, matrix, work_dir)
+    ids: np.ndarray,
+    targets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows plus, when asked for, negation counterfactuals of them."""
     if not params.negation_counterfactuals:
-        return ids, targets, tags
+        return ids, targets
     rows, row_targets = negation_counterfactuals(train_tokens, split.train_labels, polar_words(train_tokens))
     mlflow.log_metric("negation_counterfactual_rows", len(rows))
     if not rows:
-        return ids, targets, tags
-    return np.vstack([ids, encoder.encode_tokens(rows)]), np.concatenate([targets, row_targets]), tags
+        return ids, targets
+    return np.vstack([ids, encoder.encode_tokens(rows)]), np.concatenate([targets, row_targets])
 
 
 def _real_and_transfer_rows(
@@ -202,7 +200,8 @@ def train(split: Split, params: LstmParams, context: FamilyContext) -> FamilyRes
     mlflow.log_metric("embedding_vocab_coverage", coverage)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        x_train, y_train, teacher_tags = _targets(params, context, split, train_tokens, encoder, matrix, out)
+        ids, targets, teacher_tags = _real_and_transfer_rows(params, context, split, train_tokens, encoder, matrix, out)
+        x_train, y_train = _with_counterfactuals(params, split, train_tokens, encoder, ids, targets)
         data = {
             "x_train": x_train,
             "y_train": y_train,
