@@ -36,9 +36,16 @@ def _due(store: ReportStore[ReportT], now: datetime) -> list[ReportT]:
     return [report for report in store.unsent() if report.next_attempt_at is None or report.next_attempt_at <= now]
 
 
-def _store_attempt(store: ReportStore, report: MailedReport, attempts: int, now: datetime, **changes: object) -> None:
-    """Delivery attempt number `attempts` and its outcome (`changes`), kept with the report."""
-    store.update(report.model_copy(update={"attempts": attempts, "updated_at": now, **changes}))
+def _store_attempt(
+    store: ReportStore,
+    report: MailedReport,
+    attempts: int,
+    now: datetime,
+    state: AlertReportState,
+    changes: dict[str, object],
+) -> None:
+    """Delivery attempt number `attempts`, its outcome (`state`) and what came with it, kept with the report."""
+    store.update(report.model_copy(update={"attempts": attempts, "state": state, "updated_at": now, **changes}))
 
 
 class AlertingService:
@@ -228,15 +235,8 @@ class AlertingService:
             metrics.SEND_FAILURES.labels(via=self.mailer.kind).inc()
             delay = backoff_s(attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
             now = self._now()
-            _store_attempt(
-                store,
-                report,
-                attempts,
-                now,
-                state=AlertReportState.retrying,
-                last_error=str(exc),
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
+            retry = {"last_error": str(exc), "next_attempt_at": now + timedelta(seconds=delay)}
+            _store_attempt(store, report, attempts, now, AlertReportState.retrying, retry)
             log.warning(
                 "%s not delivered, will retry %s",
                 kind,
@@ -244,17 +244,13 @@ class AlertingService:
             )
             return
         now = self._now()
-        _store_attempt(
-            store,
-            report,
-            attempts,
-            now,
-            state=AlertReportState.sent,
-            next_attempt_at=None,
-            delivered_via=self.mailer.kind,
-            delivered_to=delivered_to,
-            sent_at=now,
-        )
+        sent = {
+            "delivered_via": self.mailer.kind,
+            "delivered_to": delivered_to,
+            "sent_at": now,
+            "next_attempt_at": None,
+        }
+        _store_attempt(store, report, attempts, now, AlertReportState.sent, sent)
         metrics.REPORTS_SENT.labels(via=self.mailer.kind).inc()
         log.info(
             "%s sent %s",
