@@ -24,7 +24,7 @@ PROJECT=air-paradis-smoke
 WORK=$(mktemp -d /tmp/deploy-check.XXXXXX)
 S3_DIR=$WORK/s3
 ENV_FILE=$WORK/smoke.env
-IMAGES=(mlflow gateway inference-worker training-worker alerting ui)
+IMAGES=(mlflow gateway inference-worker training-worker alerting log-writer ui)
 
 step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -127,7 +127,7 @@ build_started=$(date +%s)
 REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # Training last: it starts with the inference image's layers and takes them from the cache once that one is built.
 # (pip's progress bars are dropped from the log; everything else of the build stays.)
-"${DC[@]}" build --build-arg "REVISION=$REVISION" inference-worker gateway alerting ui mlflow 2>&1 | sed '/━/d'
+"${DC[@]}" build --build-arg "REVISION=$REVISION" inference-worker gateway alerting log-writer ui mlflow 2>&1 | sed '/━/d'
 "${DC[@]}" build --build-arg "REVISION=$REVISION" training-worker 2>&1 | sed '/━/d'
 build_s=$(($(date +%s) - build_started))
 echo "build time: ${build_s} s for ${#IMAGES[@]} images"
@@ -141,11 +141,11 @@ for name in "${IMAGES[@]}"; do
   printf '%-34s %6s MB %11s MB\n' "air-paradis-$name" "$size_mb" "$((size_mb - base_mb))"
 done
 echo "(base python:3.11-slim here: $base_mb MB)"
-for name in gateway alerting ui; do
+for name in gateway alerting log-writer ui; do
   docker run --rm --entrypoint python "air-paradis-smoke/air-paradis-$name:smoke" -c \
     "import importlib.util as u, sys; bad=[m for m in ('tensorflow', 'torch') if u.find_spec(m)]; sys.exit(f'{bad} in the image' if bad else 0)"
 done
-echo "gateway, alerting, ui images: no TensorFlow, no torch"
+echo "gateway, alerting, log-writer, ui images: no TensorFlow, no torch"
 docker run --rm --entrypoint python air-paradis-smoke/air-paradis-training-worker:smoke -c \
   "import torch; assert not torch.version.cuda; print('training image: torch', torch.__version__, '(CPU build)')"
 shared=$(comm -12 <(docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' air-paradis-smoke/air-paradis-inference-worker:smoke | sort) \

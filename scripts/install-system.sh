@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # System packages the tests need from Debian: Chromium and its driver (browser tests), Prometheus with promtool and
 # the Redis exporter (alert-rule unit tests, dashboard queries against a real Prometheus), Alertmanager with amtool
-# (its config checked, an alert e-mailed), Caddy (the TLS proxy in front of a real gateway). Needs root; installs
-# only what is missing.
+# (its config checked, an alert e-mailed), Caddy (the TLS proxy in front of a real gateway), wrk (the serving
+# benchmark's load generator: its aiohttp fallback spends the cores it measures). Needs root; installs only what is
+# missing.
 set -euo pipefail
 declare -A provides=([chromium]=chromium [chromedriver]=chromium-driver [prometheus]=prometheus [promtool]=prometheus
   [prometheus-redis-exporter]=prometheus-redis-exporter [prometheus-alertmanager]=prometheus-alertmanager
-  [amtool]=prometheus-alertmanager [caddy]=caddy)
+  [amtool]=prometheus-alertmanager [caddy]=caddy [wrk]=wrk)
 missing=()
 for command in "${!provides[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${provides[$command]}")
