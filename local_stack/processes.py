@@ -208,25 +208,28 @@ POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def start_postgres(
-    port: int | None = None, database: str = "prediction_log", durable: bool = True
+    port: int | None = None, database: str = "prediction_log", durable: bool = True, data_dir: Path | None = None
 ) -> tuple[ManagedProcess, str]:
-    """A throwaway PostgreSQL server we own (initdb into a fresh folder under the system's temp dir, trust auth,
-    loopback only) and the SQLAlchemy URL of a database `database` on it. `durable=False` turns fsync off (tests:
-    faster, same SQL). As root it runs as the `postgres` user, since PostgreSQL refuses to run as root. Stop it with
-    stop_postgres, which also removes its folder."""
+    """A PostgreSQL server we own (trust auth, loopback only) and the SQLAlchemy URL of a database `database` on it.
+    Its cluster lives in `data_dir`, made on the first start and kept; without one, in a fresh folder under the
+    system's temp dir, which stop_postgres removes. `durable=False` turns fsync off (faster, same SQL, for data
+    nobody keeps). As root it runs as the `postgres` user, since PostgreSQL refuses to run as root."""
     import shutil
     import tempfile
 
     bin_dir = POSTGRES_BIN if POSTGRES_BIN.exists() else Path(shutil.which("initdb") or "initdb").parent
     port = port or free_port()
-    # Its own folder straight under /tmp: a test's tmp_path sits in a root-only folder the postgres user cannot enter.
-    data_dir = Path(tempfile.mkdtemp(prefix="postgres-"))
+    if data_dir is None:
+        # Straight under /tmp: a test's tmp_path sits in a root-only folder the postgres user cannot enter.
+        data_dir = Path(tempfile.mkdtemp(prefix="postgres-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     as_user: list[str] = []
     if os.geteuid() == 0:
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(data_dir, "postgres", "postgres")
-    initdb = [*as_user, str(bin_dir / "initdb"), "-D", str(data_dir / "data"), "-U", "postgres", "--auth=trust"]
-    subprocess.run([*initdb, "-E", "UTF8"], check=True, capture_output=True)
+    if not (data_dir / "data" / "PG_VERSION").exists():
+        initdb = [*as_user, str(bin_dir / "initdb"), "-D", str(data_dir / "data"), "-U", "postgres", "--auth=trust"]
+        subprocess.run([*initdb, "-E", "UTF8"], check=True, capture_output=True)
     args = [*as_user, str(bin_dir / "postgres"), "-D", str(data_dir / "data"), "-p", str(port)]
     args += [
         "-c",
@@ -252,10 +255,11 @@ def start_postgres(
     return process, f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
 
 
-def stop_postgres(process: ManagedProcess, timeout_s: float = 20.0) -> None:
+def stop_postgres(process: ManagedProcess, timeout_s: float = 20.0, remove: bool = True) -> None:
     """A fast shutdown (SIGINT: open connections are closed, unlike SIGTERM's wait for every client to leave), then
-    its folder is removed."""
+    its folder is removed unless `remove` is False (a cluster kept in a data_dir)."""
     import shutil
 
     process.stop(timeout_s, signal.SIGINT)
-    shutil.rmtree(process.log_path.parent, ignore_errors=True)
+    if remove:
+        shutil.rmtree(process.log_path.parent, ignore_errors=True)
