@@ -2,6 +2,7 @@
 
     python benchmarks/prediction_log.py                       # SQLite and PostgreSQL, 1,000,000 rows
     python benchmarks/prediction_log.py --rows 200000 --steady-s 10 --backends sqlite
+    python benchmarks/prediction_log.py --skip-writer --backends sqlite   # the queue and the trend only
 
 For each database (an SQLite file; a PostgreSQL server of its own, started with initdb on a free port, fsync on):
 1. flood: `--flood` predictions wait on the log stream (entries of `--per-entry`, as an inference worker's read
@@ -10,6 +11,9 @@ For each database (an SQLite file; a PostgreSQL server of its own, started with 
    (entries waiting, age of the oldest), sampled every 0.25 s.
 3. queue: the log is filled to `--rows` rows through the store, then a real gateway answers GET /predictions
    (order=uncertainty, with and without filters, a deep cursor, newest, the sentiment trend): latency p50 / p95.
+4. trend: in process, the sentiment trend (30 days by day, 24 h by hour) read from the hourly rollup
+   (`sentiment_stats`, what the gateway answers with) against the scan of every row of the range it replaced
+   (`scan_sentiment_stats`): p50 / p95, and that both give the same buckets.
 Prints one Markdown table per question. Target: the writer keeps up at the system's peak (lag bounded, no growth)
 and /predictions?order=uncertainty under 200 ms.
 """
@@ -196,6 +200,7 @@ def run_writer(backend: str, url: str, redis_url: str, log_dir: Path, args: argp
 def fill(url: str, rows: int) -> float:
     """Tops the log up to `rows` rows over the last 30 days (3 versions, 2 % flagged); returns rows/s."""
     store = PredictionLog(url)
+    store.upgrade()  # already done by the writer phase, unless it was skipped
     rng = random.Random(11)
     now = datetime.now(UTC)
     missing = rows - store.count()
@@ -296,6 +301,33 @@ def time_queries(url: str, redis_url: str, log_dir: Path, repeats: int) -> list[
     return results
 
 
+TRENDS = [("30 days by day", "day", timedelta(days=30)), ("24 h by hour", "hour", timedelta(days=1))]
+
+
+def time_trends(url: str, repeats: int) -> list[tuple[str, str, float, float]]:
+    """(trend, source, p50 ms, p95 ms) for the rollup and the scan, each over the same unaligned range."""
+    store = PredictionLog(url)
+    results = []
+    try:
+        for name, bucket, span in TRENDS:
+            end = datetime.now(UTC)
+            start = end - span
+            answers = {}
+            for source, read in (("rollup", store.sentiment_stats), ("scan of the rows", store.scan_sentiment_stats)):
+                timings = []
+                for attempt in range(repeats + 1):
+                    started = time.perf_counter()
+                    answers[source] = read(bucket, start, end)  # type: ignore[arg-type]
+                    if attempt >= 1:  # the first warms the caches
+                        timings.append((time.perf_counter() - started) * 1000)
+                results.append((name, source, statistics.median(timings), percentile(timings, 0.95)))
+            if answers["rollup"] != answers["scan of the rows"]:
+                raise RuntimeError(f"{name}: the rollup and the scan disagree")
+    finally:
+        store.close()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -305,12 +337,14 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=3000.0, help="tweets/s offered in the steady phase")
     parser.add_argument("--steady-s", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--trend-repeats", type=int, default=5, help="repeats of each in-process trend read")
+    parser.add_argument("--skip-writer", action="store_true", help="skip the flood and steady phases")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="prediction-log-bench-"))
     log_dir = work / "logs"
     redis_process, redis_url = start_redis(work / "redis", log_dir=log_dir, maxmemory="1gb")
-    writer_rows, query_rows = [], []
+    writer_rows, query_rows, trend_rows = [], [], []
     try:
         for backend in args.backends.split(","):
             postgres = None
@@ -319,25 +353,29 @@ def main() -> int:
             else:
                 url = f"sqlite:///{work / 'sqlite' / 'predictions.db'}"
             try:
-                print(f"[{backend}] writer: flood {args.flood}, then {args.rate:.0f} tweets/s", flush=True)
-                figures = run_writer(backend, url, redis_url, log_dir, args)
-                writer_rows.append((backend, figures))
+                if not args.skip_writer:
+                    print(f"[{backend}] writer: flood {args.flood}, then {args.rate:.0f} tweets/s", flush=True)
+                    figures = run_writer(backend, url, redis_url, log_dir, args)
+                    writer_rows.append((backend, figures))
                 print(f"[{backend}] filling to {args.rows} rows", flush=True)
                 fill_rate = fill(url, args.rows)
                 print(f"[{backend}] filled at {fill_rate:,.0f} rows/s; timing queries", flush=True)
                 for name, p50, p95 in time_queries(url, redis_url, log_dir, args.repeats):
                     query_rows.append((backend, name, p50, p95))
+                for name, source, p50, p95 in time_trends(url, args.trend_repeats):
+                    trend_rows.append((backend, name, source, p50, p95))
             finally:
                 if postgres is not None:
                     stop_postgres(postgres)
     finally:
         redis_process.stop()
 
-    print(
-        "\n| database | flood: rows timed | inserts/s | steady: offered tweets/s | committed/s | lag p95 / max "
-        "(entries) | oldest waiting p95 / max (s) | drained after (s) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    if writer_rows:
+        print(
+            "\n| database | flood: rows timed | inserts/s | steady: offered tweets/s | committed/s | lag p95 / max "
+            "(entries) | oldest waiting p95 / max (s) | drained after (s) |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for backend, f in writer_rows:
         print(
             f"| {backend} | {f.flood_rows:,} | {f.flood_rows / f.flood_s:,.0f} | {f.steady_offered:,.0f} | "
@@ -348,6 +386,10 @@ def main() -> int:
     print("| --- | --- | --- | --- |")
     for backend, name, p50, p95 in query_rows:
         print(f"| {backend} | {name} | {p50:.1f} | {p95:.1f} |")
+    print(f"\n| database | trend over {args.rows:,} rows, in process | read from | p50 ms | p95 ms |")
+    print("| --- | --- | --- | --- | --- |")
+    for backend, name, source, p50, p95 in trend_rows:
+        print(f"| {backend} | {name} | {source} | {p50:.1f} | {p95:.1f} |")
     return 0
 
 

@@ -4,7 +4,8 @@ Who calls what:
 - the log writer (log_writer/) calls `upgrade()` once, then `write(predictions, feedback)` per batch of stream
   entries and `delete_older_than(days)` for retention;
 - the gateway calls `get` (feedback on a prediction Redis no longer holds), `query` (GET /predictions),
-  `iter_export` (GET /predictions/export) and `sentiment_stats` (GET /stats/sentiment);
+  `iter_export` (GET /predictions/export) and `sentiment_stats` (GET /stats/sentiment, read from the hourly rollup
+  `sentiment_hourly` that every write keeps exact in its own transaction);
 - training calls `feedback_rows(since)`: analysts' corrections and confirmations as labelled examples.
 Rows come back as `shared.schemas.prediction_log.LoggedPrediction`; times are aware UTC on the way in and out.
 """
@@ -15,18 +16,19 @@ import base64
 import binascii
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, create_engine, delete, event, func, or_, select, tuple_, update
+from sqlalchemy import Engine, bindparam, case, create_engine, delete, event, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from shared.logging_setup import kv
 from shared.prediction_log.airlines import detect_airline
-from shared.prediction_log.tables import PredictionRow
+from shared.prediction_log.tables import PredictionRow, SentimentHourRow
 from shared.schemas.prediction_log import (
     Bucket,
     FeedbackExample,
@@ -45,6 +47,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_PAGE_SIZE = 500
 # The threshold assumed for the uncertainty of a row first known from its feedback, until its own entry arrives.
 _DEFAULT_THRESHOLD = 0.5
+# Ids per `IN (...)` list: below SQLite's and PostgreSQL's bound-parameter limits.
+_IDS_PER_QUERY = 1000
+
+# What one transaction adds to the rollup: (hour, model version, airline or '') -> [count, positive, flagged].
+_Deltas = defaultdict[tuple[datetime, str, str], list[int]]
 
 
 class InvalidCursor(ValueError):
@@ -92,7 +99,7 @@ class PredictionLog:
 
     # --- schema ----------------------------------------------------------------------------------
 
-    def upgrade(self) -> None:
+    def upgrade(self, revision: str = "head") -> None:
         """Brings the schema to the newest migration (alembic upgrade head); safe to run on every start."""
         from alembic import command
         from alembic.config import Config
@@ -101,7 +108,7 @@ class PredictionLog:
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def ensure_schema(self) -> bool:
         """`upgrade()` for a reader (the gateway) that must start even when the database is down: False, with a
@@ -155,53 +162,127 @@ class PredictionLog:
         Returns (predictions newly inserted, verdicts that a row now holds)."""
         values = [_row_values(row) for row in predictions]
         applied = 0
+        deltas: _Deltas = defaultdict(lambda: [0, 0, 0])
         with self.engine.begin() as connection:
-            inserted = 0
-            if values:
-                # One statement executed for many rows: SQLAlchemy sends them as batched multi-row INSERTs
-                # ("insertmanyvalues") from one cached compilation; a statement holding the values themselves is
-                # compiled anew every time. RETURNING counts what was written (rowcount is not reliable here).
-                inserted = len(connection.execute(self._insert_predictions(), values).all())
+            inserted = self._insert_predictions(connection, values, deltas) if values else 0
             for entry in feedback:
-                if self._apply_verdict(connection, entry):
+                if self._apply_verdict(connection, entry, deltas):
                     applied += 1
                 elif create_missing:
-                    connection.execute(self._insert_predictions(), [_row_values(entry.prediction)])
-                    applied += int(self._apply_verdict(connection, entry))
+                    self._insert_predictions(connection, [_row_values(entry.prediction)], deltas)
+                    applied += int(self._apply_verdict(connection, entry, deltas))
+            self._add_to_rollup(connection, deltas)
         return inserted, applied
 
-    def _insert_predictions(self) -> Any:
-        statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow)
+    def _insert_predictions(self, connection: Any, values: list[dict[str, Any]], deltas: _Deltas) -> int:
+        """Inserts the rows whose id is new and fills in those first made from their feedback; returns how many of
+        either, having added each to `deltas`."""
+        # One statement executed for many rows: SQLAlchemy sends them as batched multi-row INSERTs
+        # ("insertmanyvalues") from one cached compilation; a statement holding the values themselves is compiled
+        # anew every time. RETURNING names exactly the rows written (rowcount is not reliable here).
+        new = connection.execute(self._insert_new(), values).all()
+        for row in new:
+            _count(deltas, row, +1)
+        written = {row.prediction_id for row in new}
         # A row first made from its feedback takes its prediction's own fields when that entry arrives; any other
         # repeat of an id is a redelivery and changes nothing.
-        upsert = statement.on_conflict_do_update(
-            index_elements=[PredictionRow.prediction_id],
-            set_={
-                "threshold": statement.excluded.threshold,
-                "uncertainty": statement.excluded.uncertainty,
-                "caller": statement.excluded.caller,
-                "created_at": statement.excluded.created_at,
-                "request_id": statement.excluded.request_id,
-            },
-            where=and_(PredictionRow.threshold.is_(None), statement.excluded.threshold.is_not(None)),
+        fill_ins: dict[str, dict[str, Any]] = {}
+        for row in values:
+            if row["threshold"] is not None and row["prediction_id"] not in written:
+                fill_ins.setdefault(row["prediction_id"], row)
+        return len(new) + (self._fill_in(connection, fill_ins, deltas) if fill_ins else 0)
+
+    def _insert_new(self) -> Any:
+        statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow)
+        return statement.on_conflict_do_nothing(index_elements=[PredictionRow.prediction_id]).returning(
+            *_ROLLUP_COLUMNS
         )
-        return upsert.returning(PredictionRow.prediction_id)
 
     @staticmethod
-    def _apply_verdict(connection: Any, entry: FeedbackLogEntry) -> bool:
-        at = _naive_utc(entry.at)
-        result = connection.execute(
+    def _fill_in(connection: Any, fill_ins: dict[str, dict[str, Any]], deltas: _Deltas) -> int:
+        """Gives rows made from their feedback (no threshold) their prediction's fields, moving each in the rollup
+        from the hour it was counted in to its prediction's own."""
+        ids = list(fill_ins)
+        earlier = []
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            # Locked (PostgreSQL; SQLite's write lock is held since the insert) so that the hour read is the one
+            # the update replaces.
+            earlier += connection.execute(
+                select(*_ROLLUP_COLUMNS)
+                .where(PredictionRow.prediction_id.in_(ids[start : start + _IDS_PER_QUERY]))
+                .where(PredictionRow.threshold.is_(None))
+                .with_for_update()
+            ).all()
+        if not earlier:
+            return 0
+        connection.execute(
             update(PredictionRow)
-            .where(PredictionRow.prediction_id == entry.prediction.prediction_id)
+            .where(PredictionRow.prediction_id == bindparam("filled_id"))
+            .values({name: bindparam(f"filled_{name}") for name in _FILLED_IN}),
+            [
+                {
+                    "filled_id": row.prediction_id,
+                    **{f"filled_{name}": fill_ins[row.prediction_id][name] for name in _FILLED_IN},
+                }
+                for row in earlier
+            ],
+        )
+        for row in earlier:
+            _count(deltas, row, -1)
+            _count(deltas, row, +1, created_at=fill_ins[row.prediction_id]["created_at"])
+        return len(earlier)
+
+    @staticmethod
+    def _add_to_rollup(connection: Any, deltas: _Deltas) -> None:
+        rows = [
+            {"hour_start": hour, "model_version": version, "airline": airline, "count": c, "positive": p, "flagged": f}
+            # Sorted: concurrent writers then lock the rollup's rows in one order, and never deadlock on them.
+            for (hour, version, airline), (c, p, f) in sorted(deltas.items())
+            if c or p or f
+        ]
+        if not rows:
+            return
+        dialect = connection.dialect.name
+        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SentimentHourRow)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[SentimentHourRow.hour_start, SentimentHourRow.model_version, SentimentHourRow.airline],
+                set_={
+                    name: getattr(SentimentHourRow, name) + getattr(statement.excluded, name)
+                    for name in ("count", "positive", "flagged")
+                },
+            ),
+            rows,
+        )
+
+    @staticmethod
+    def _apply_verdict(connection: Any, entry: FeedbackLogEntry, deltas: _Deltas) -> bool:
+        at = _naive_utc(entry.at)
+        prediction_id = entry.prediction.prediction_id
+        if connection.dialect.name == "postgresql":
+            # Locks the row, so that the two check-and-set updates below see the same version of it (SQLite's
+            # writer holds the whole database from the first update on).
+            connection.execute(
+                select(PredictionRow.prediction_id)
+                .where(PredictionRow.prediction_id == prediction_id)
+                .with_for_update()
+            )
+        wrong = PredictionRow.label != entry.correct_label
+        verdict = (
+            update(PredictionRow)
+            .where(PredictionRow.prediction_id == prediction_id)
             .where(or_(PredictionRow.feedback_at.is_(None), PredictionRow.feedback_at <= at))
             .values(
-                feedback_label=entry.correct_label,
-                feedback_by=entry.analyst,
-                feedback_at=at,
-                is_misprediction=PredictionRow.label != entry.correct_label,
+                feedback_label=entry.correct_label, feedback_by=entry.analyst, feedback_at=at, is_misprediction=wrong
             )
         )
-        if result.rowcount:
+        was_flagged = func.coalesce(PredictionRow.is_misprediction, False)
+        # A verdict that flips the flag says which way, and where the row is counted, in the statement that flips it.
+        flipped = connection.execute(verdict.where(was_flagged != wrong).returning(*_ROLLUP_COLUMNS)).first()
+        if flipped is not None:
+            deltas[_rollup_key(flipped)][2] += 1 if flipped.is_misprediction else -1
+            return True
+        if connection.execute(verdict.where(was_flagged == wrong)).rowcount:
             return True
         # A newer verdict is already there: this one is applied, in the sense that the row holds the latest.
         exists = connection.execute(
@@ -218,9 +299,22 @@ class PredictionLog:
 
             filters = PredictionFilters(created_to=cutoff.replace(tzinfo=UTC))
             append_csv(export_to, self.iter_export(filters))
+        first_kept_hour = _hour(cutoff)
+        deltas: _Deltas = defaultdict(lambda: [0, 0, 0])
         with self.engine.begin() as connection:
-            result = connection.execute(delete(PredictionRow).where(PredictionRow.created_at < cutoff))
-        return max(result.rowcount, 0)
+            # Rollup hours wholly before the cutoff go with their rows, so that a range's stats stay those of the rows
+            # still logged; the cutoff's own hour keeps its row, less the deleted predictions it counted.
+            connection.execute(delete(SentimentHourRow).where(SentimentHourRow.hour_start < first_kept_hour))
+            partial = connection.execute(
+                delete(PredictionRow)
+                .where(PredictionRow.created_at >= first_kept_hour, PredictionRow.created_at < cutoff)
+                .returning(*_ROLLUP_COLUMNS)
+            ).all()
+            for row in partial:
+                _count(deltas, row, -1)
+            self._add_to_rollup(connection, deltas)
+            result = connection.execute(delete(PredictionRow).where(PredictionRow.created_at < first_kept_hour))
+        return max(result.rowcount, 0) + len(partial)
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -292,41 +386,67 @@ class PredictionLog:
     def sentiment_stats(
         self, bucket: Bucket, created_from: datetime, created_to: datetime, airline: str | None = None
     ) -> list[SentimentBucket]:
-        """Per time bucket (hour or day, UTC) and model version: predictions, positive share, flag rate."""
+        """Per time bucket (hour or day, UTC) and model version: predictions, positive share, flag rate. The hours
+        wholly inside the range come from the rollup; the partial hours at its edges from the rows themselves."""
         if bucket not in ("hour", "day"):
             raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+        start, end = _naive_utc(created_from), _naive_utc(created_to)
+        first_full, last_full = _hour(start + timedelta(hours=1) - timedelta.resolution), _hour(end)
+        totals: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        with self.engine.connect() as connection:
+            if self.dialect == "postgresql":
+                # One snapshot for the rollup and the edges: the answer is the log as of one instant.
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            edges = [(start, end)]
+            if first_full < last_full:
+                _add_buckets(totals, connection.execute(self._rollup_statement(bucket, first_full, last_full, airline)))
+                edges = [(start, first_full), (last_full, end)]
+            for edge_start, edge_end in edges:
+                if edge_start < edge_end:
+                    statement = self._scan_statement(bucket, edge_start, edge_end, airline)
+                    _add_buckets(totals, connection.execute(statement))
+        return _sentiment_buckets(totals)
+
+    def scan_sentiment_stats(
+        self, bucket: Bucket, created_from: datetime, created_to: datetime, airline: str | None = None
+    ) -> list[SentimentBucket]:
+        """`sentiment_stats` computed from the rows of the whole range, without the rollup (what it costs
+        without one: the benchmark's comparison)."""
+        totals: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        statement = self._scan_statement(bucket, _naive_utc(created_from), _naive_utc(created_to), airline)
+        with self.engine.connect() as connection:
+            _add_buckets(totals, connection.execute(statement))
+        return _sentiment_buckets(totals)
+
+    def _bucket_of(self, bucket: Bucket, moment: Any) -> Any:
         if self.dialect == "postgresql":
-            start = func.date_trunc(bucket, PredictionRow.created_at)
-        else:
-            start = func.strftime(
-                "%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00", PredictionRow.created_at
-            )
+            return func.date_trunc(bucket, moment)
+        return func.strftime("%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00", moment)
+
+    def _scan_statement(self, bucket: Bucket, start: datetime, end: datetime, airline: str | None) -> Any:
+        bucket_start = self._bucket_of(bucket, PredictionRow.created_at)
         positive = func.sum(case((PredictionRow.label == "positive", 1), else_=0))
         flagged = func.sum(case((PredictionRow.is_misprediction.is_(True), 1), else_=0))
-        filters = PredictionFilters(created_from=created_from, created_to=created_to, airline=airline)
-        statement = (
-            select(start.label("bucket_start"), PredictionRow.model_version, func.count(), positive, flagged)
+        filters = PredictionFilters(created_from=start, created_to=end, airline=airline)
+        return (
+            select(bucket_start, PredictionRow.model_version, func.count(), positive, flagged)
             .where(*_conditions(filters))
-            .group_by(start, PredictionRow.model_version)
-            .order_by(start, PredictionRow.model_version)
+            .group_by(bucket_start, PredictionRow.model_version)
         )
-        with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
-        buckets = []
-        for bucket_start, model_version, count, positives, flags in rows:
-            moment = bucket_start if isinstance(bucket_start, datetime) else datetime.fromisoformat(bucket_start)
-            buckets.append(
-                SentimentBucket(
-                    bucket_start=as_utc(moment),
-                    model_version=model_version,
-                    count=count,
-                    positive=int(positives or 0),
-                    positive_share=(positives or 0) / count,
-                    flagged=int(flags or 0),
-                    flag_rate=(flags or 0) / count,
-                )
-            )
-        return buckets
+
+    def _rollup_statement(self, bucket: Bucket, start: datetime, end: datetime, airline: str | None) -> Any:
+        hour = SentimentHourRow.hour_start
+        bucket_start = hour if bucket == "hour" else self._bucket_of("day", hour)
+        statement = select(
+            bucket_start,
+            SentimentHourRow.model_version,
+            func.sum(SentimentHourRow.count),
+            func.sum(SentimentHourRow.positive),
+            func.sum(SentimentHourRow.flagged),
+        ).where(hour >= start, hour < end)
+        if airline is not None:
+            statement = statement.where(SentimentHourRow.airline == airline.lower())
+        return statement.group_by(bucket_start, SentimentHourRow.model_version)
 
     def feedback_rows(self, since: datetime | None = None) -> list[FeedbackExample]:
         """Analysts' verdicts as labelled examples, oldest first: corrections (is_misprediction) and confirmations."""
@@ -376,6 +496,62 @@ def _row_values(row: LoggedPredictionIn) -> dict[str, Any]:
         "airline": detect_airline(row.text),
         "created_at": _naive_utc(row.created_at),
     }
+
+
+# What a prediction adds to the rollup, as the statements that write it return it.
+_ROLLUP_COLUMNS = (
+    PredictionRow.prediction_id,
+    PredictionRow.created_at,
+    PredictionRow.model_version,
+    PredictionRow.airline,
+    PredictionRow.label,
+    PredictionRow.is_misprediction,
+)
+# The fields a row made from its feedback takes from its prediction's own entry.
+_FILLED_IN = ("threshold", "uncertainty", "caller", "created_at", "request_id")
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _rollup_key(row: Any, created_at: datetime | None = None) -> tuple[datetime, str, str]:
+    return _hour(created_at or row.created_at), row.model_version, row.airline or ""
+
+
+def _count(deltas: _Deltas, row: Any, sign: int, created_at: datetime | None = None) -> None:
+    """Adds (sign +1) or removes (-1) one prediction, returned as `_ROLLUP_COLUMNS`, to or from `deltas`; at
+    `created_at` instead of its own time if given."""
+    counts = deltas[_rollup_key(row, created_at)]
+    counts[0] += sign
+    counts[1] += sign * (row.label == "positive")
+    counts[2] += sign * bool(row.is_misprediction)
+
+
+def _add_buckets(totals: dict[tuple[datetime, str], list[int]], rows: Iterable[Any]) -> None:
+    for bucket_start, model_version, count, positives, flags in rows:
+        moment = bucket_start if isinstance(bucket_start, datetime) else datetime.fromisoformat(bucket_start)
+        counts = totals[moment, model_version]
+        counts[0] += int(count or 0)
+        counts[1] += int(positives or 0)
+        counts[2] += int(flags or 0)
+
+
+def _sentiment_buckets(totals: Mapping[tuple[datetime, str], list[int]]) -> list[SentimentBucket]:
+    return [
+        SentimentBucket(
+            bucket_start=as_utc(moment),
+            model_version=model_version,
+            count=count,
+            positive=positives,
+            positive_share=positives / count,
+            flagged=flags,
+            flag_rate=flags / count,
+        )
+        for (moment, model_version), (count, positives, flags) in sorted(totals.items())
+        # An hour whose rows all moved or went keeps a rollup row of zeros: no bucket, as no rows give none.
+        if count > 0
+    ]
 
 
 def _select() -> Any:

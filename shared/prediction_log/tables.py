@@ -1,10 +1,10 @@
-"""The prediction log's one table, as SQLAlchemy maps it (migrations in shared/prediction_log/migrations/)."""
+"""The prediction log's tables, as SQLAlchemy maps them (migrations in shared/prediction_log/migrations/)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Index, String, Text
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -43,3 +43,19 @@ class PredictionRow(Base):
         Index("ix_predictions_airline", "airline", "created_at"),
         Index("ix_predictions_feedback_at", "feedback_at"),
     )
+
+
+class SentimentHourRow(Base):
+    """Per hour (naive UTC, truncated), model version and airline: the predictions logged, how many were positive and
+    how many are flagged wrong now. The store keeps it exact in the transactions that change `predictions`, so that
+    the sentiment trend reads a row per hour instead of scanning every prediction of its range."""
+
+    __tablename__ = "sentiment_hourly"
+
+    hour_start: Mapped[datetime] = mapped_column(DateTime(timezone=False), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # '' for a tweet addressing no airline: a primary key column cannot hold NULL.
+    airline: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    positive: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[int] = mapped_column(Integer)

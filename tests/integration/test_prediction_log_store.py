@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import delete, insert, select
 
 from shared.prediction_log import InvalidCursor, PredictionLog
 from shared.prediction_log.airlines import detect_airline
 from shared.prediction_log.export import csv_chunks, parquet_chunks
+from shared.prediction_log.tables import PredictionRow, SentimentHourRow
 from shared.schemas.prediction_log import FeedbackLogEntry, LoggedPredictionIn, PredictionFilters
 from tests.conftest import fresh_postgres_database
 
@@ -24,12 +27,16 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PredictionLog]:
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database, no schema yet."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'log' / 'predictions.db'}"
-    else:
-        url = fresh_postgres_database(request.getfixturevalue("postgres_url"), f"t_{uuid.uuid4().hex[:12]}")
-    log = PredictionLog(url)
+        return f"sqlite:///{tmp_path / 'log' / 'predictions.db'}"
+    return fresh_postgres_database(request.getfixturevalue("postgres_url"), f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def store(log_url: str) -> Iterator[PredictionLog]:
+    log = PredictionLog(log_url)
     log.upgrade()
     yield log
     log.close()
@@ -222,3 +229,180 @@ def test_retention_deletes_old_rows_after_exporting_them(store: PredictionLog, t
 )
 def test_airline_is_detected_from_handle_or_name(text: str, airline: str | None) -> None:
     assert detect_airline(text) == airline
+
+
+# --- the hourly rollup behind the sentiment trend ----------------------------------------------------------------
+
+TEXTS = ["@united late again", "@Delta lost my bag", "thanks @SouthwestAir", "no airline in this one"]
+Stat = tuple[datetime, str, int, int, int]
+
+
+def raw_stats(store: PredictionLog, bucket: str, start: datetime, end: datetime, airline: str | None) -> list[Stat]:
+    """What the trend must say, computed here from every row still logged."""
+    totals: dict[tuple[datetime, str], list[int]] = {}
+    for row in store.iter_export():
+        if not start <= row.created_at < end or (airline is not None and row.airline != airline):
+            continue
+        moment = row.created_at.replace(minute=0, second=0, microsecond=0)
+        if bucket == "day":
+            moment = moment.replace(hour=0)
+        counts = totals.setdefault((moment, row.model_version), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += row.label == "positive"
+        counts[2] += bool(row.is_misprediction)
+    return sorted((moment, version, *counts) for (moment, version), counts in totals.items())  # type: ignore[misc]
+
+
+def stats(store: PredictionLog, bucket: str, start: datetime, end: datetime, airline: str | None) -> list[Stat]:
+    answer = store.sentiment_stats(bucket, start, end, airline=airline)  # type: ignore[arg-type]
+    for b in answer:
+        assert b.positive_share == b.positive / b.count and b.flag_rate == b.flagged / b.count
+    return [(b.bucket_start, b.model_version, b.count, b.positive, b.flagged) for b in answer]
+
+
+def rollup_table(store: PredictionLog) -> list[tuple[datetime, str, str, int, int, int]]:
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(SentimentHourRow.__table__).where(SentimentHourRow.count != 0)).all()
+    return sorted((hour.replace(tzinfo=UTC), version, airline, *counts) for hour, version, airline, *counts in rows)
+
+
+def rows_per_hour(store: PredictionLog) -> list[tuple[datetime, str, str, int, int, int]]:
+    totals: dict[tuple[datetime, str, str], list[int]] = {}
+    for row in store.iter_export():
+        hour = row.created_at.replace(minute=0, second=0, microsecond=0)
+        counts = totals.setdefault((hour, row.model_version, row.airline or ""), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += row.label == "positive"
+        counts[2] += bool(row.is_misprediction)
+    return sorted((*key, *counts) for key, counts in totals.items())  # type: ignore[misc]
+
+
+def assert_trend_matches_rows(store: PredictionLog, ranges: list[tuple[datetime, datetime]]) -> None:
+    assert rollup_table(store) == rows_per_hour(store)
+    for start, end in ranges:
+        for bucket in ("hour", "day"):
+            for airline in (None, "united", "delta"):
+                expected = raw_stats(store, bucket, start, end, airline)
+                assert stats(store, bucket, start, end, airline) == expected, (bucket, start, end, airline)
+
+
+def test_the_trend_from_the_rollup_equals_the_rows_after_inserts_feedback_and_retention(store: PredictionLog) -> None:
+    rng = random.Random(20261201)
+    base = NOW - timedelta(days=2)
+
+    def random_prediction(index: int, **overrides: object) -> LoggedPredictionIn:
+        fields: dict[str, object] = {
+            "text": f"{rng.choice(TEXTS)} {index}",
+            "label": rng.choice(["positive", "negative"]),
+            "model_version": rng.choice(["2", "3"]),
+            "created_at": base + timedelta(seconds=rng.uniform(0, 3 * 86400)),
+        }
+        return prediction(index, **{**fields, **overrides})
+
+    logged: list[LoggedPredictionIn] = []
+    early: list[LoggedPredictionIn] = []  # known from their feedback first, as the Redis record held them
+    for _ in range(6):
+        batch = [random_prediction(len(logged) + k) for k in range(40)]
+        redelivered = rng.sample(logged, min(len(logged), 15)) + batch[:3]
+        # The own entries of the rows made from feedback arrive, logged at another time (another hour).
+        arrived = [
+            row.model_copy(update={"threshold": 0.4, "created_at": row.created_at + timedelta(hours=rng.randint(1, 5))})
+            for row in early
+        ]
+        early = [
+            random_prediction(len(logged) + 50_000 + k, threshold=None, caller=None) for k in range(rng.randint(1, 3))
+        ]
+        verdicts = [
+            FeedbackLogEntry(
+                prediction=rng.choice(logged + batch),
+                # The row's own label confirms it, the other flags it; a later one of either flips it back.
+                correct_label=rng.choice(["positive", "negative"]),
+                analyst="alice",
+                at=NOW + timedelta(minutes=rng.randint(0, 600)),  # in any order: an older verdict changes nothing
+            )
+            for _ in range(25)
+        ]
+        verdicts += [FeedbackLogEntry(prediction=row, correct_label="negative", analyst="bob", at=NOW) for row in early]
+        store.write([*batch, *redelivered, *arrived], verdicts)
+        logged += batch + arrived
+        for row in rng.sample(logged, 5):
+            store.record_feedback(row.prediction_id, rng.choice(["positive", "negative"]), "carol", NOW)
+    # A cutoff inside an hour: the rows before it go, the rest of its hour stays.
+    store.delete_older_than(2, now=NOW + timedelta(minutes=17, seconds=23))
+    store.insert_many(rng.sample(logged, 30))  # redelivered after retention, deleted ones included
+    assert_trend_matches_rows(
+        store,
+        [
+            (base - timedelta(days=1), base + timedelta(days=4)),
+            (base + timedelta(hours=5, minutes=17, seconds=23.5), base + timedelta(days=2, hours=7, minutes=41)),
+            (NOW - timedelta(hours=30, minutes=3), NOW + timedelta(hours=2, seconds=1)),
+            (base + timedelta(hours=10, minutes=5), base + timedelta(hours=10, minutes=50)),  # inside one hour
+            (base + timedelta(hours=10, minutes=50), base + timedelta(hours=11, minutes=10)),  # across one boundary
+        ],
+    )
+
+
+def test_full_hours_are_read_from_the_rollup_and_the_edges_from_the_rows(store: PredictionLog) -> None:
+    rows = [prediction(i, created_at=NOW + timedelta(minutes=7 * i)) for i in range(30)]  # 12:00 to 15:23
+    store.insert_many(rows)
+    start, end = NOW + timedelta(minutes=30), NOW + timedelta(hours=3, minutes=10)  # 12:30 .. 15:10
+    before = stats(store, "hour", start, end, None)
+    assert before == raw_stats(store, "hour", start, end, None)
+    with store.engine.begin() as connection:  # behind the store's back: the rollup does not see it
+        connection.execute(delete(PredictionRow).where(PredictionRow.prediction_id.in_(["p0010", "p0026"])))
+    after = stats(store, "hour", start, end, None)
+    # p0010 (13:10) is in a full hour, counted from the rollup; p0026 (15:02) in the edge hour, read from the rows.
+    assert sum(b[2] for b in before) - sum(b[2] for b in after) == 1
+    assert [b for b in after if b[0] == NOW + timedelta(hours=1)] == [
+        b for b in before if b[0] == NOW + timedelta(hours=1)
+    ]
+
+
+def test_the_migration_fills_the_rollup_from_the_rows_already_logged(log_url: str) -> None:
+    log = PredictionLog(log_url)
+    try:
+        log.upgrade("0001")
+        rng = random.Random(5)
+        rows = []
+        for index in range(300):
+            text = f"{rng.choice(TEXTS)} {index}"
+            label = rng.choice(["positive", "negative"])
+            verdict = rng.choice([None, "positive", "negative"])
+            rows.append(
+                {
+                    "prediction_id": f"m{index:04d}",
+                    "text": text,
+                    "label": label,
+                    "probability_positive": 0.7 if label == "positive" else 0.2,
+                    "threshold": 0.5,
+                    "uncertainty": 0.2,
+                    "model_name": "air-paradis-lstm",
+                    "model_version": rng.choice(["4", "5"]),
+                    "airline": detect_airline(text),
+                    "created_at": (NOW - timedelta(seconds=rng.uniform(0, 2 * 86400))).replace(tzinfo=None),
+                    "feedback_label": verdict,
+                    "is_misprediction": None if verdict is None else verdict != label,
+                }
+            )
+        with log.engine.begin() as connection:
+            connection.execute(insert(PredictionRow), rows)
+        log.upgrade()
+        assert sum(row[3] for row in rollup_table(log)) == 300
+        assert_trend_matches_rows(
+            log, [(NOW - timedelta(days=3), NOW), (NOW - timedelta(hours=40, minutes=1), NOW - timedelta(minutes=59))]
+        )
+        # The backfilled hours are the ones the store's own writes add to (on SQLite, the same stored text).
+        first = rows[0]
+        log.insert_many(
+            [
+                prediction(
+                    9999,
+                    text=first["text"],
+                    model_version=first["model_version"],
+                    created_at=first["created_at"].replace(tzinfo=UTC, minute=0, second=1),
+                )
+            ]
+        )
+        assert rollup_table(log) == rows_per_hour(log)
+    finally:
+        log.close()
