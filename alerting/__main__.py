@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 
-from alerting import metrics
 from alerting.mailer import Mailer, OutboxMailer, SmtpMailer
 from alerting.model_links import ModelLinks
 from alerting.retraining import ReportRetrainer
@@ -15,6 +14,7 @@ from alerting.settings import AlertingSettings, get_settings
 from shared.celery_config import make_celery
 from shared.cli import parse_service_args
 from shared.logging_setup import configure_logging, kv, stop_logging
+from shared.metrics_server import serve_metrics
 from shared.redis_client import connect
 
 log = logging.getLogger("alerting")
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     client = connect(settings.redis_url, socket_timeout_s=settings.read_block_ms / 1000 + 5)
     mailer = make_mailer(settings)
     links = ModelLinks(settings.mlflow_tracking_uri, settings.mlflow_link_base, settings.mlflow_http_timeout_s)
-    metrics.serve(settings.metrics_port)
+    serve_metrics(settings.metrics_port)
     log.info(
         "alerting starting %s",
         kv(

@@ -1,18 +1,12 @@
 """Prometheus metrics of the alerting process: misprediction events read, reports created, sent and failed sends.
 
-One process (one consumer of the alerting group), so the default registry is enough: `serve` exposes it on
-`METRICS_PORT` when that is above 0.
+One process (one consumer of the alerting group), so the default registry is enough: the entry point serves it on
+`METRICS_PORT` when that is above 0 (`shared.metrics_server.serve_metrics`).
 """
 
 from __future__ import annotations
 
-import logging
-
-from prometheus_client import Counter, start_http_server
-
-from shared.logging_setup import kv
-
-log = logging.getLogger(__name__)
+from prometheus_client import Counter
 
 # How a report goes out: over SMTP, or written as an .eml file to the outbox folder (SMTP_HOST unset).
 DELIVERY_KINDS = ("smtp", "outbox")
@@ -32,12 +26,3 @@ for _kind in DELIVERY_KINDS:
     # Both series exist from the start at 0, so that the first failure is an increase an alert rule can see.
     REPORTS_SENT.labels(via=_kind)
     SEND_FAILURES.labels(via=_kind)
-
-
-def serve(port: int) -> int | None:
-    """Serve /metrics on `port`; None when disabled (0)."""
-    if port <= 0:
-        return None
-    start_http_server(port, addr="0.0.0.0")
-    log.info("metrics endpoint %s", kv(port=port))
-    return port

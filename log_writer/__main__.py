@@ -16,6 +16,7 @@ from log_writer.settings import get_settings
 from log_writer.writer import LogWriter
 from shared.cli import parse_service_args, settings_problems
 from shared.logging_setup import configure_logging, kv
+from shared.metrics_server import serve_metrics
 from shared.prediction_log import PredictionLog
 from shared.redis_client import connect
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    metrics.serve(settings.metrics_port)
+    serve_metrics(settings.metrics_port)
     store = PredictionLog(settings.prediction_log_url)
     # The database may start after this process (Compose), or a gateway may be migrating it right now: retry.
     while not store.ensure_schema():

@@ -1,19 +1,14 @@
 """Prometheus metrics of one log writer process: rows written, batches and their write time, failed writes, the
 stream's backlog, and the rows retention exported and deleted.
 
-`serve` exposes the default registry on `METRICS_PORT` when that is above 0. The backlog gauges describe the whole
-stream (every writer of the group sees the same one), so a dashboard takes their max, not their sum.
+The entry point serves the default registry on `METRICS_PORT` when that is above 0 (`shared.metrics_server`). The
+backlog gauges describe the whole stream (every writer of the group sees the same one), so a dashboard takes their
+max, not their sum.
 """
 
 from __future__ import annotations
 
-import logging
-
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
-
-from shared.logging_setup import kv
-
-log = logging.getLogger(__name__)
+from prometheus_client import Counter, Gauge, Histogram
 
 ROW_KINDS = ("prediction", "feedback")
 RETENTION_ACTIONS = ("exported", "deleted")
@@ -47,12 +42,3 @@ for _kind in ROW_KINDS:
     ROWS_WRITTEN.labels(kind=_kind)
 for _action in RETENTION_ACTIONS:
     RETENTION_ROWS.labels(action=_action)
-
-
-def serve(port: int) -> int | None:
-    """Serve /metrics on `port`; None when disabled (0)."""
-    if port <= 0:
-        return None
-    start_http_server(port, addr="0.0.0.0")
-    log.info("metrics endpoint %s", kv(port=port))
-    return port

@@ -16,12 +16,12 @@ import time
 from collections.abc import Iterable
 from types import TracebackType
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.metrics_core import Metric
 
 from shared.families import FAMILY_NAMES
 from shared.jobs import JobStateConflict
-from shared.logging_setup import kv
+from shared.metrics_server import serve_metrics
 from shared.schemas.api import JobState
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,4 @@ def serve(port: int) -> int | None:
         raise RuntimeError("set PROMETHEUS_MULTIPROC_DIR before prometheus_client is imported")
     registry = CollectorRegistry()
     _LiveProcessesCollector(registry)
-    start_http_server(port, addr="0.0.0.0", registry=registry)
-    log.info("metrics endpoint %s", kv(port=port, folder=os.environ["PROMETHEUS_MULTIPROC_DIR"]))
-    return port
+    return serve_metrics(port, registry, folder=os.environ["PROMETHEUS_MULTIPROC_DIR"])
