@@ -84,6 +84,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     routers = (health, metrics, predict, feedback, alerts, admin, retraining_policy, model_admin, models, stats)
     for routes in (*routers, predictions):
         app.include_router(routes.router)
+    # Innermost of the middleware: CORS, the body-size limit, request ids and metrics apply to it as to any route.
+    app.add_middleware(predict.PredictShortcut)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
