@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,11 @@ def json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(errors="replace").splitlines() if line.startswith("{")]
 
 
+def started_processes(log_path: Path) -> int:
+    # Counted in the raw text: a line still being written is not JSON yet.
+    return log_path.read_text(errors="replace").count('"message": "gateway started')
+
+
 def predictions_counted(url: str) -> float:
     text = httpx.get(url + "/metrics", timeout=10).text  # one connection per scrape: any process may answer
     return sum(float(value) for value in _PREDICT_200.findall(text))
@@ -39,6 +45,9 @@ def test_each_process_predicts_metrics_sum_them_and_the_last_lines_reach_the_log
     request_ids = [f"processes-{processes}-{index}" for index in range(REQUESTS)]
     try:
         wait_ready(url)
+        # Every process must be listening before the requests start, or the kernel gives them all to the first.
+        wait_until(lambda: started_processes(gateway.log_path) == processes, 120, f"{processes} gateway processes")
+        time.sleep(1.0)  # from a process's start-up line to its socket listening
         for request_id in request_ids:
             # A new connection each time, so that the kernel spreads them over the processes' sockets.
             response = httpx.post(
