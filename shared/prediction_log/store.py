@@ -193,7 +193,7 @@ class PredictionLog:
         return len(new) + (self._fill_in(connection, fill_ins, deltas) if fill_ins else 0)
 
     def _insert_new(self) -> Any:
-        statement = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(PredictionRow)
+        statement = _dialect_insert(self.dialect, PredictionRow)
         return statement.on_conflict_do_nothing(index_elements=[PredictionRow.prediction_id]).returning(
             *_ROLLUP_COLUMNS
         )
@@ -242,8 +242,7 @@ class PredictionLog:
         ]
         if not rows:
             return
-        dialect = connection.dialect.name
-        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SentimentHourRow)
+        statement = _dialect_insert(connection.dialect.name, SentimentHourRow)
         connection.execute(
             statement.on_conflict_do_update(
                 index_elements=[SentimentHourRow.hour_start, SentimentHourRow.model_version, SentimentHourRow.airline],
@@ -509,6 +508,11 @@ _ROLLUP_COLUMNS = (
 )
 # The fields a row made from its feedback takes from its prediction's own entry.
 _FILLED_IN = ("threshold", "uncertainty", "caller", "created_at", "request_id")
+
+
+def _dialect_insert(dialect: str, table: Any) -> Any:
+    """The dialect's own INSERT, which has ON CONFLICT (the generic one has not)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _hour(moment: datetime) -> datetime:
