@@ -1,12 +1,31 @@
-"""BERT base model resolution: the bundled MiniLM is found without a download; a missing model says what to do."""
+"""BERT base model resolution: the bundled MiniLM is found without a download; a missing model says what to do.
+Fine-tuning batches group texts of similar length, and still cover every text once in a shuffled order."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from training_worker.families.bert import resolve_base_model
+from training_worker.families.bert import _batches, resolve_base_model
+
+
+def test_training_batches_hold_similar_lengths_cover_every_text_once_and_come_shuffled() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, size=2000).tolist()
+    batches = _batches(lengths, 16, np.random.default_rng(1), bucket_batches=25)
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(2000))
+    # Padding waste: each batch pads to its longest text; random batches of 16 from 5..59 waste about 40 %.
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert sum(lengths) / padded > 0.9
+    # Not sorted overall: the order of batches is shuffled, so an epoch does not go from short to long tweets.
+    longest = [max(lengths[i] for i in b) for b in batches]
+    assert longest != sorted(longest)
+    # Evaluation batches (no rng) keep every index too, sorted by length.
+    ordered = _batches(lengths, 32, None, bucket_batches=len(lengths))
+    assert sorted(np.concatenate(ordered).tolist()) == list(range(2000))
 
 
 def test_bundled_minilm_resolves_to_the_wheel_folder() -> None:
@@ -68,3 +87,20 @@ def test_a_frozen_encoder_under_a_linear_head_is_logged_and_scores(tmp_path: Pat
     assert result.tags["embedding_type"] == "bert-frozen"
     assert result.test_metrics["test_roc_auc"] > 0.7
     assert scores[0] > scores[1]
+
+
+def test_evaluation_in_length_order_gives_each_text_its_own_score() -> None:
+    from shared.training_params import BertParams
+    from training_worker.families.bert import BUNDLED_MINILM, _Trainer
+
+    trainer = _Trainer(resolve_base_model(BUNDLED_MINILM), BertParams(num_layers=1, max_length=32, batch_size=2))
+    texts = [
+        "the flight was great",
+        "awful",
+        "my bag was lost again and nobody at the desk would even look at me for an hour",
+        "thanks for the upgrade, the crew was lovely",
+        "late",
+    ]
+    _, together = trainer.evaluate(texts, [1, 0, 0, 1, 0])
+    alone = [trainer.evaluate([text], [0])[1][0] for text in texts]
+    np.testing.assert_allclose(together, alone, atol=1e-5)

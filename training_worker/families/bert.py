@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,24 @@ def assembled_mpnet(cache_dir: Path) -> Path:
     return target
 
 
-def _batches(count: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+def _batches(
+    lengths: Sequence[int], batch_size: int, rng: np.random.Generator | None, bucket_batches: int = 50
+) -> list[np.ndarray]:
+    """Index batches of texts of similar length: each batch pads to its longest text, so mixing lengths wastes steps.
+
+    With `rng`, texts are shuffled, sorted by length within windows of `bucket_batches` batches, and the batches
+    shuffled again, so an epoch still sees them in a random order (length bucketing)."""
+    count = len(lengths)
     order = rng.permutation(count) if rng is not None else np.arange(count)
-    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+    window = batch_size * bucket_batches
+    by_length = np.asarray(lengths)
+    for start in range(0, count, window):
+        chunk = order[start : start + window]
+        order[start : start + window] = chunk[np.argsort(by_length[chunk], kind="stable")]
+    batches = [order[i : i + batch_size] for i in range(0, count, batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
 
 
 class _Trainer:
@@ -126,6 +142,12 @@ class _Trainer:
             self.model.get_input_embeddings().weight.requires_grad_(False)
         self.model.to(self.device)
 
+    def lengths(self, texts: list[str]) -> list[int]:
+        """Word pieces per text, as the model will see them."""
+        return [
+            len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.params.max_length)["input_ids"]
+        ]
+
     def encode(self, texts: list[str]) -> Any:
         return self.tokenizer(
             texts, truncation=True, max_length=self.params.max_length, padding=True, return_tensors="pt"
@@ -135,15 +157,19 @@ class _Trainer:
         """Mean loss and probability of "positive" for each text."""
         torch = self.torch
         self.model.eval()
-        losses, probabilities = [], []
+        losses, probabilities, order = [], [], []
         with torch.inference_mode():
-            for idx in _batches(len(texts), max(self.params.batch_size, 32), None):
+            for idx in _batches(self.lengths(texts), max(self.params.batch_size, 32), None, bucket_batches=len(texts)):
                 batch = self.encode([texts[i] for i in idx])
                 target = torch.tensor([labels[i] for i in idx], device=self.device)
                 out = self.model(**batch, labels=target)
                 losses.append(out.loss.item() * len(idx))
                 probabilities.append(torch.softmax(out.logits, dim=-1)[:, 1].float().cpu().numpy())
-        return sum(losses) / max(len(texts), 1), np.concatenate(probabilities)
+                order.append(idx)
+        scores = np.empty(len(texts))
+        if order:
+            scores[np.concatenate(order)] = np.concatenate(probabilities)
+        return sum(losses) / max(len(texts), 1), scores
 
     def fit(
         self, split_texts: dict[str, list[str]], split: Split, progress: Progress
@@ -154,7 +180,8 @@ class _Trainer:
 
         params = self.params
         rng = np.random.default_rng(params.seed)
-        steps = params.epochs * len(_batches(len(split_texts["train"]), params.batch_size, None))
+        train_lengths = self.lengths(split_texts["train"])
+        steps = params.epochs * len(_batches(train_lengths, params.batch_size, None))
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
         schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
@@ -163,7 +190,7 @@ class _Trainer:
         for epoch in range(1, params.epochs + 1):
             self.model.train()
             seen, loss_sum, correct = 0, 0.0, 0
-            batches = _batches(len(split_texts["train"]), params.batch_size, rng)
+            batches = _batches(train_lengths, params.batch_size, rng)
             for step, idx in enumerate(batches, start=1):
                 if step % STEP_REPORT_EVERY == 0:  # an epoch on CPU can take many minutes: show it moving
                     progress(epoch - 1, params.epochs, f"epoch {epoch}/{params.epochs} step {step}/{len(batches)}")
