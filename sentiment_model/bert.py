@@ -25,6 +25,13 @@ def bert_input(text: str) -> str:
     return preprocess_to_text(text) or text.strip()
 
 
+def length_ordered_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices of `texts` in batches of similar length: a batch pads to its longest text, so mixed lengths waste
+    most of a transformer's work on padding. Callers put each batch's scores back at these indices."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 class _TransformerPyfunc(SentimentPyfunc):
     """Reads the saved transformer folder, its tokenizer and settings; the GPU when there is one."""
 
@@ -51,19 +58,20 @@ class BertSentimentModel(_TransformerPyfunc):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        out = []
+        prepared = [bert_input(t) for t in texts]
+        scores = np.zeros(len(prepared), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), PREDICT_BATCH):
+            for idx in length_ordered_batches(prepared, PREDICT_BATCH):
                 batch = self.tokenizer(
-                    [bert_input(t) for t in texts[start : start + PREDICT_BATCH]],
+                    [prepared[i] for i in idx],
                     truncation=True,
                     max_length=self.max_length,
                     padding=True,
                     return_tensors="pt",
                 ).to(self.device)
                 logits = self.model(**batch).logits
-                out.append(torch.softmax(logits, dim=-1)[:, 1].float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+                scores[idx] = torch.softmax(logits, dim=-1)[:, 1].float().cpu().numpy()
+        return scores
 
 
 HEAD_ARTIFACT = "linear_head"
@@ -74,11 +82,12 @@ def mean_pooled(model: Any, tokenizer: Any, texts: Sequence[str], max_length: in
     pooling for MiniLM and MPNet), L2-normalised."""
     import torch
 
-    out = []
+    prepared = [bert_input(t) for t in texts]
+    embeddings: np.ndarray | None = None
     with torch.inference_mode():
-        for start in range(0, len(texts), PREDICT_BATCH):
+        for idx in length_ordered_batches(prepared, PREDICT_BATCH):
             batch = tokenizer(
-                [bert_input(t) for t in texts[start : start + PREDICT_BATCH]],
+                [prepared[i] for i in idx],
                 truncation=True,
                 max_length=max_length,
                 padding=True,
@@ -87,8 +96,10 @@ def mean_pooled(model: Any, tokenizer: Any, texts: Sequence[str], max_length: in
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+            if embeddings is None:
+                embeddings = np.zeros((len(prepared), pooled.shape[-1]), dtype=np.float32)
+            embeddings[idx] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+    return embeddings if embeddings is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 class FrozenEncoderSentimentModel(_TransformerPyfunc):

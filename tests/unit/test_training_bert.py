@@ -89,7 +89,12 @@ def test_a_frozen_encoder_under_a_linear_head_is_logged_and_scores(tmp_path: Pat
     assert scores[0] > scores[1]
 
 
-def test_evaluation_in_length_order_gives_each_text_its_own_score() -> None:
+def test_scoring_in_length_order_gives_each_text_its_own_score(tmp_path: Path) -> None:
+    """Training's evaluation, the registered model's predict_proba and the frozen encoder's pooling all batch
+    tweets by length: each text must still get its own score back."""
+    from types import SimpleNamespace
+
+    from sentiment_model.bert import MODEL_ARTIFACT, BertSentimentModel, mean_pooled
     from shared.training_params import BertParams
     from training_worker.families.bert import BUNDLED_MINILM, _Trainer
 
@@ -104,3 +109,13 @@ def test_evaluation_in_length_order_gives_each_text_its_own_score() -> None:
     _, together = trainer.evaluate(texts, [1, 0, 0, 1, 0])
     alone = [trainer.evaluate([text], [0])[1][0] for text in texts]
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+    trainer.model.save_pretrained(tmp_path)
+    trainer.tokenizer.save_pretrained(tmp_path)
+    served = BertSentimentModel()
+    served.load_context(SimpleNamespace(artifacts={MODEL_ARTIFACT: str(tmp_path)}, model_config={"max_length": 32}))
+    np.testing.assert_allclose(served.predict_proba(texts), [served.predict_proba([t])[0] for t in texts], atol=1e-5)
+
+    pooled = mean_pooled(served.model.bert, served.tokenizer, texts, 32, "cpu")
+    one_by_one = np.concatenate([mean_pooled(served.model.bert, served.tokenizer, [t], 32, "cpu") for t in texts])
+    np.testing.assert_allclose(pooled, one_by_one, atol=1e-5)
