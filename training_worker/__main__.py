@@ -13,7 +13,7 @@ import tempfile
 from shared.families import FAMILY_NAMES
 from shared.logging_setup import configure_logging
 from shared.settings import ModelSigningSettings
-from training_worker.bootstrap import BOOTSTRAP_PARAMS, BOOTSTRAP_TEACHER_PARAMS, SPLIT_PARAMS
+from training_worker.bootstrap import BOOTSTRAP_PARAMS, default_teacher, teacher_jobs
 from training_worker.settings import get_settings
 
 
@@ -37,6 +37,14 @@ def _share_metrics_between_processes() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     owner = os.getpid()
     atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _print_progress(current: int, total: int, message: str) -> None:
@@ -108,12 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             # Inference workers refuse it: an old unsigned registry, or one signed with another key.
             refused = f"{existing.name} v{existing.version}"
             print(f"[bootstrap] champion {refused} is refused ({untrusted}): training a signed one", flush=True)
-        params = {**BOOTSTRAP_PARAMS, **json.loads(args.params or "{}")}
-        if params.get("teacher", "none") != "none":
-            teacher_params = {**BOOTSTRAP_TEACHER_PARAMS, **{k: params[k] for k in SPLIT_PARAMS if k in params}}
-            teacher = run_training("classical", teacher_params, settings, redis_client, _print_progress)
-            params.setdefault("teacher_versions", {"classical": teacher.model_version})
-        outcome = run_training("lstm", params, settings, redis_client, _print_progress)
+        params = {**BOOTSTRAP_PARAMS, "teacher": default_teacher(_has_gpu()), **json.loads(args.params or "{}")}
+        versions = dict(params.get("teacher_versions") or {})
+        for family, teacher_params in teacher_jobs(params):
+            print(f"[bootstrap] training the {family} teacher", flush=True)
+            versions[family] = run_training(
+                family, teacher_params, settings, redis_client, _print_progress
+            ).model_version
+        outcome = run_training(
+            "lstm", {**params, "teacher_versions": versions}, settings, redis_client, _print_progress
+        )
         if not outcome.promoted:
             # Nothing would be served: say so and fail, rather than start a stack whose /ready never turns green.
             reason = outcome.decision.get("reason", "not promoted")

@@ -19,5 +19,24 @@ BOOTSTRAP_PARAMS = {
     "negation_counterfactuals": True,
 }
 
+# A fine-tuned MiniLM beside it makes a stronger teacher: about a minute on a GPU, ~10 min on 2 CPU cores (length-
+# bucketed batches), so the bootstrap uses it by itself only where there is a GPU (`teacher` in --params otherwise).
+BOOTSTRAP_BERT_TEACHER_PARAMS = {"dataset": "bundled", "epochs": 2, "batch_size": 32}
+TEACHER_PARAMS = {"classical": BOOTSTRAP_TEACHER_PARAMS, "bert": BOOTSTRAP_BERT_TEACHER_PARAMS}
+
 # A teacher must see the same held-out split as its student.
 SPLIT_PARAMS = ("dataset", "max_rows", "seed", "validation_fraction", "test_fraction")
+
+
+def default_teacher(gpu: bool) -> str:
+    return "bert+classical" if gpu else "classical"
+
+
+def teacher_jobs(student_params: dict) -> list[tuple[str, dict]]:
+    """(family, params) of each teacher member the student needs that `teacher_versions` does not already name,
+    on the student's split."""
+    teacher = str(student_params.get("teacher", "none"))
+    given = student_params.get("teacher_versions") or {}
+    split = {k: student_params[k] for k in SPLIT_PARAMS if k in student_params}
+    families = [] if teacher == "none" else teacher.split("+")
+    return [(family, {**TEACHER_PARAMS[family], **split}) for family in families if family not in given]
