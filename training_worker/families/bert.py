@@ -21,6 +21,7 @@ from sentiment_model.bert import (
     BertSentimentModel,
     FrozenEncoderSentimentModel,
     bert_input,
+    length_ordered_batches,
     mean_pooled,
 )
 from sentiment_model.pyfunc import DEFAULT_THRESHOLD
@@ -96,24 +97,19 @@ def assembled_mpnet(cache_dir: Path) -> Path:
     return target
 
 
-def _batches(
-    lengths: Sequence[int], batch_size: int, rng: np.random.Generator | None, bucket_batches: int = 50
-) -> list[np.ndarray]:
-    """Index batches of texts of similar length: each batch pads to its longest text, so mixing lengths wastes steps.
-
-    With `rng`, texts are shuffled, sorted by length within windows of `bucket_batches` batches, and the batches
-    shuffled again, so an epoch still sees them in a random order (length bucketing)."""
+def _batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator, bucket_batches: int = 50) -> list:
+    """One epoch's index batches of texts of similar length (each batch pads to its longest text): texts shuffled,
+    sorted by length within windows of `bucket_batches` batches, and the batches shuffled again, so an epoch still
+    sees them in a random order (length bucketing)."""
     count = len(lengths)
-    order = rng.permutation(count) if rng is not None else np.arange(count)
+    order = rng.permutation(count)
     window = batch_size * bucket_batches
     by_length = np.asarray(lengths)
     for start in range(0, count, window):
         chunk = order[start : start + window]
         order[start : start + window] = chunk[np.argsort(by_length[chunk], kind="stable")]
     batches = [order[i : i + batch_size] for i in range(0, count, batch_size)]
-    if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 class _Trainer:
@@ -157,19 +153,15 @@ class _Trainer:
         """Mean loss and probability of "positive" for each text."""
         torch = self.torch
         self.model.eval()
-        losses, probabilities, order = [], [], []
+        loss_sum, scores = 0.0, np.zeros(len(texts))
         with torch.inference_mode():
-            for idx in _batches(self.lengths(texts), max(self.params.batch_size, 32), None, bucket_batches=len(texts)):
+            for idx in length_ordered_batches(texts, max(self.params.batch_size, 32)):
                 batch = self.encode([texts[i] for i in idx])
                 target = torch.tensor([labels[i] for i in idx], device=self.device)
                 out = self.model(**batch, labels=target)
-                losses.append(out.loss.item() * len(idx))
-                probabilities.append(torch.softmax(out.logits, dim=-1)[:, 1].float().cpu().numpy())
-                order.append(idx)
-        scores = np.empty(len(texts))
-        if order:
-            scores[np.concatenate(order)] = np.concatenate(probabilities)
-        return sum(losses) / max(len(texts), 1), scores
+                loss_sum += out.loss.item() * len(idx)
+                scores[idx] = torch.softmax(out.logits, dim=-1)[:, 1].float().cpu().numpy()
+        return loss_sum / max(len(texts), 1), scores
 
     def fit(
         self, split_texts: dict[str, list[str]], split: Split, progress: Progress
@@ -181,7 +173,7 @@ class _Trainer:
         params = self.params
         rng = np.random.default_rng(params.seed)
         train_lengths = self.lengths(split_texts["train"])
-        steps = params.epochs * len(_batches(train_lengths, params.batch_size, None))
+        steps = params.epochs * -(-len(train_lengths) // params.batch_size)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
         schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
