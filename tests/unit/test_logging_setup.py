@@ -123,3 +123,47 @@ def test_a_forked_child_gets_its_own_writer_thread(restore_logging: None, tmp_pa
     text = path.read_text(encoding="utf-8")
     assert "child line" in text and "parent after fork" in text
     assert text.count("parent before fork") == 1
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.writer_threads: set[str] = set()
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        self.writer_threads.add(threading.current_thread().name)
+        return super().write(text)
+
+
+def test_a_burst_of_lines_is_written_in_a_few_calls_not_one_per_line(restore_logging: None) -> None:
+    # One write (and one wake of the writer thread) per line made the access log cost more than the request's own
+    # work: lines of a burst are gathered and written together.
+    stream = _CountingStream()
+    _configure("INFO", "text", stream)
+    for index in range(2000):
+        log.info("request done %s", kv(index=index))
+    stop_logging()
+    lines = stream.getvalue().splitlines()
+    assert [line.rsplit("=", 1)[1] for line in lines] == [str(i) for i in range(2000)]
+    assert stream.writes <= 10, stream.writes
+    assert threading.current_thread().name not in stream.writer_threads
+
+
+def test_a_line_logged_while_idle_is_written_within_a_moment(restore_logging: None) -> None:
+    import time
+
+    stream = _CountingStream()
+    _configure("INFO", "text", stream)
+    log.info("first")
+    deadline = time.monotonic() + 2
+    while "first" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "first" in stream.getvalue()
+    time.sleep(0.2)
+    log.info("second, after the writer went back to sleep")
+    deadline = time.monotonic() + 2
+    while "second" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "second" in stream.getvalue()
