@@ -118,7 +118,7 @@ class _Writer(threading.Thread):
     """Formats and writes buffered records, a burst at a time, until stopped (then writes what is left)."""
 
     def __init__(self, buffer: _RecordBuffer, output: logging.StreamHandler) -> None:
-        super().__init__(name="log-writer", daemon=True)
+        super().__init__(name="log-output", daemon=True)
         self.buffer = buffer
         self.output = output
         self.stopping = threading.Event()
@@ -233,6 +233,8 @@ def stop_logging() -> None:
     if _pipeline.handler in root.handlers:
         root.removeHandler(_pipeline.handler)
         root.addHandler(_pipeline.output)
+    for record in _pipeline.buffer.drain():  # logged by another thread between the writer's last drain and the swap
+        _pipeline.output.handle(record)
 
 
 def _restart_after_fork() -> None:
