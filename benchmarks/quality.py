@@ -34,8 +34,6 @@ SIGNING_KEY = "quality-benchmark-key"
 TEACHER_PARAMS = {"vectorizers": ["tfidf"], "models": ["logreg"], "grid": "default"}
 # Today's LSTM before distillation: the old bootstrap's Word2Vec + LSTM.
 PLAIN_LSTM = {"embedding": "word2vec", "epochs": 4, "lstm_units": 64}
-# Fine-tuning the bundled MiniLM: two epochs of length-bucketed batches take ~4 min each on these 2 cores.
-BERT_TEACHER_PARAMS = {"epochs": 2, "batch_size": 32}
 
 
 @dataclass
@@ -182,7 +180,7 @@ def main() -> int:
             print(row.line(), "|", outcome.decision.get("reason"), flush=True)
             return row, outcome
 
-        from training_worker.bootstrap import BOOTSTRAP_PARAMS
+        from training_worker.bootstrap import BOOTSTRAP_BERT_TEACHER_PARAMS, BOOTSTRAP_PARAMS
 
         plans = [
             (
@@ -212,7 +210,9 @@ def main() -> int:
             ),
         ]
         if args.bert:
-            plans.insert(1, ("bert", BERT_TEACHER_PARAMS, "BERT family (bundled MiniLM), fine-tuned", "2 epochs"))
+            plans.insert(
+                1, ("bert", BOOTSTRAP_BERT_TEACHER_PARAMS, "BERT family (bundled MiniLM), fine-tuned", "2 epochs")
+            )
             plans.append(
                 (
                     "lstm",
@@ -278,7 +278,7 @@ def cross_domain(settings, max_rows: int | None, bert_teacher: bool = False) -> 
     from mlflow import MlflowClient
 
     from shared.training_params import BertParams, ClassicalParams, LstmParams
-    from training_worker.bootstrap import BOOTSTRAP_PARAMS
+    from training_worker.bootstrap import BOOTSTRAP_BERT_TEACHER_PARAMS, BOOTSTRAP_PARAMS
     from training_worker.datasets import load_dataset
     from training_worker.families import bert, classical, lstm
     from training_worker.splits import Split, make_split
@@ -325,7 +325,7 @@ def cross_domain(settings, max_rows: int | None, bert_teacher: bool = False) -> 
         started = time.perf_counter()
         if bert_teacher:
             with mlflow.start_run(run_name=f"bert teacher {name}"):
-                fine_tuned = bert.train(split, BertParams(**BERT_TEACHER_PARAMS), context)
+                fine_tuned = bert.train(split, BertParams(**BOOTSTRAP_BERT_TEACHER_PARAMS), context)
             versions["bert"] = register(client, fine_tuned, settings.bert_model_name, "bert", split)
         student_params = LstmParams(
             **{
