@@ -94,17 +94,22 @@ WAKE_AT_RECORDS = 1000
 
 class _RecordBuffer:
     """Records waiting for the writer thread. Appending wakes the writer only for the first record of a burst (or
-    past WAKE_AT_RECORDS), so most log calls cost a deque append and no thread switch."""
+    past WAKE_AT_RECORDS), so most log calls cost a deque append and no thread switch. A warning or worse cuts the
+    burst short: it may be the last line before the process dies."""
 
     def __init__(self) -> None:
         self.records: deque[logging.LogRecord] = deque()
         self.wake = threading.Event()
+        self.now = threading.Event()
 
     def put_nowait(self, record: logging.LogRecord) -> None:
         records = self.records
         records.append(record)
+        if record.levelno >= logging.WARNING:
+            self.now.set()
+            self.wake.set()
         # A record that finds others waiting needs no wake: the writer drains until the buffer is empty.
-        if len(records) == 1 or len(records) >= WAKE_AT_RECORDS:
+        elif len(records) == 1 or len(records) >= WAKE_AT_RECORDS:
             self.wake.set()
 
     def drain(self) -> list[logging.LogRecord]:
@@ -128,7 +133,8 @@ class _Writer(threading.Thread):
         while not self.stopping.is_set():
             buffer.wake.wait()
             buffer.wake.clear()
-            self.stopping.wait(LINGER_S)  # let the burst gather, unless stopping
+            buffer.now.wait(LINGER_S)  # let the burst gather, unless a warning or the stop is waiting
+            buffer.now.clear()
             self.write(buffer.drain())
         self.write(buffer.drain())
 
@@ -150,6 +156,7 @@ class _Writer(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        self.buffer.now.set()
         self.buffer.wake.set()
         self.join()
 

@@ -167,3 +167,23 @@ def test_a_line_logged_while_idle_is_written_within_a_moment(restore_logging: No
     while "second" not in stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert "second" in stream.getvalue()
+
+
+def test_a_warning_is_written_without_waiting_for_the_burst_to_gather(restore_logging: None) -> None:
+    import time
+
+    from shared import logging_setup
+
+    stream = _CountingStream()
+    _configure("INFO", "text", stream)
+    log.info("warm up")
+    time.sleep(0.3)
+    written_in = []
+    for _ in range(5):
+        started = time.monotonic()
+        log.warning("the worker is about to die")
+        while stream.getvalue().count("about to die") < len(written_in) + 1:
+            time.sleep(0.001)
+        written_in.append(time.monotonic() - started)
+    # Each warning reaches the stream well before the burst's linger would have ended.
+    assert sorted(written_in)[2] < logging_setup.LINGER_S / 2, written_in
