@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from logging.handlers import QueueHandler
 from pathlib import Path
@@ -137,6 +138,13 @@ class _CountingStream(io.StringIO):
         return super().write(text)
 
 
+def _wait_written(stream: io.StringIO, text: str, times: int = 1, timeout_s: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while stream.getvalue().count(text) < times and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert stream.getvalue().count(text) >= times, stream.getvalue()
+
+
 def test_a_burst_of_lines_is_written_in_a_few_calls_not_one_per_line(restore_logging: None) -> None:
     # One write (and one wake of the writer thread) per line made the access log cost more than the request's own
     # work: lines of a burst are gathered and written together.
@@ -152,26 +160,16 @@ def test_a_burst_of_lines_is_written_in_a_few_calls_not_one_per_line(restore_log
 
 
 def test_a_line_logged_while_idle_is_written_within_a_moment(restore_logging: None) -> None:
-    import time
-
     stream = _CountingStream()
     _configure("INFO", "text", stream)
     log.info("first")
-    deadline = time.monotonic() + 2
-    while "first" not in stream.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "first" in stream.getvalue()
+    _wait_written(stream, "first")
     time.sleep(0.2)
     log.info("second, after the writer went back to sleep")
-    deadline = time.monotonic() + 2
-    while "second" not in stream.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "second" in stream.getvalue()
+    _wait_written(stream, "second")
 
 
 def test_a_warning_is_written_without_waiting_for_the_burst_to_gather(restore_logging: None) -> None:
-    import time
-
     from shared import logging_setup
 
     stream = _CountingStream()
@@ -182,8 +180,7 @@ def test_a_warning_is_written_without_waiting_for_the_burst_to_gather(restore_lo
     for _ in range(5):
         started = time.monotonic()
         log.warning("the worker is about to die")
-        while stream.getvalue().count("about to die") < len(written_in) + 1:
-            time.sleep(0.001)
+        _wait_written(stream, "about to die", times=len(written_in) + 1)
         written_in.append(time.monotonic() - started)
     # Each warning reaches the stream well before the burst's linger would have ended.
     assert sorted(written_in)[2] < logging_setup.LINGER_S / 2, written_in
