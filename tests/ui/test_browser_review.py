@@ -106,7 +106,7 @@ def test_the_trend_chart_draws_share_volume_and_flags(
     # The share above, the volume with the flags below: both drawn.
     for chart in (page.locator(CHART).nth(0), page.locator(CHART).nth(1)):
         chart.locator("canvas, svg").first.wait_for()
-    assert page.get_by_text("Positive share", exact=True).first.is_visible()
+    page.get_by_text("Positive share", exact=True).first.wait_for()
     metric = page.locator('[data-testid="stMetricValue"]').first.inner_text()
     assert int(metric.replace(",", "")) > 0
     finished(page)
