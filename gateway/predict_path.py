@@ -74,6 +74,7 @@ class PredictPath:
             await self.rate_limit.charge(request, tweets=0)
 
     async def close(self) -> None:
+        await self.rate_limit.close()
         await self.client.close()
 
     def _storage_full(self, reason: str) -> HTTPException:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "--inference-workers",
         type=int,
         default=int(os.environ.get("INFERENCE_WORKERS") or 0),
-        help="inference worker processes (default: the cores the gateway leaves, at least 2)",
+        help="inference worker processes (default: the cores the gateway leaves, at least 1)",
     )
     parser.add_argument("--bootstrap-params", default=None, help="JSON overriding the bootstrap LSTM parameters")
     parser.add_argument(
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         wait_until(lambda: http_ok(gateway_url + "/ready"), 180, "gateway /ready", gateway, interval_s=0.5)
         _say(f"ready in {time.monotonic() - started_at:.0f} s")
-        _say(f"gateway      {gateway_url}  (docs: {gateway_url}/docs), {workers} inference workers")
+        plural = "s" if workers != 1 else ""
+        _say(f"gateway      {gateway_url}  (docs: {gateway_url}/docs), {workers} inference worker{plural}")
         if ui_url:
             _say(f"ui           {ui_url}")
         _say(f"mlflow ui    {mlflow_url}")

@@ -204,6 +204,10 @@ def configure_logging(
 ) -> None:
     """Route the root logger through the queue and start its writer thread (again: only level and format change)."""
     global _pipeline
+    # No format here names a source file, line or thread: skip the stack walk and the lookup every record would pay
+    # (the logging HOWTO's "Optimization" switches).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
     formatter: logging.Formatter = JsonFormatter(service) if log_format == "json" else logging.Formatter(_FORMAT)
     root = logging.getLogger()
     root.setLevel(level)

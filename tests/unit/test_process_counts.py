@@ -15,7 +15,7 @@ from shared.process_counts import (
 
 
 @pytest.mark.parametrize(
-    ("cores", "gateways", "workers"), [(1, 1, 2), (2, 1, 2), (3, 1, 2), (4, 2, 2), (8, 4, 4), (16, 8, 8)]
+    ("cores", "gateways", "workers"), [(1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 2), (8, 4, 4), (16, 8, 8)]
 )
 def test_defaults_by_core_count(cores: int, gateways: int, workers: int) -> None:
     assert default_gateway_processes(cores) == gateways
@@ -24,7 +24,7 @@ def test_defaults_by_core_count(cores: int, gateways: int, workers: int) -> None
 
 def test_workers_take_the_cores_an_explicit_gateway_count_leaves() -> None:
     assert default_inference_workers(8, gateway_processes=2) == 6
-    assert default_inference_workers(2, gateway_processes=2) == 2
+    assert default_inference_workers(2, gateway_processes=2) == 1
 
 
 @pytest.mark.parametrize(
