@@ -203,10 +203,12 @@ def lean_system(ctx: Context, name: str, pool: WorkerPool, texts: list[str], gat
     return system
 
 
-def default_stack(ctx: Context, texts: list[str]) -> System:
+def default_stack(
+    ctx: Context, texts: list[str], name: str = "default stack", overrides: dict[str, str] | None = None
+) -> System:
     """`python -m local_stack` on a data folder of its own, on the benchmark's registry (whose champion it finds,
-    so its bootstrap trains nothing); logging and every other setting at their defaults."""
-    data_dir = ctx.state / "default-stack"
+    so its bootstrap trains nothing); logging and every other setting at their defaults, but for `overrides`."""
+    data_dir = ctx.state / slug(name)
     gateway_port = free_port()
     args = ["--data-dir", str(data_dir), "--gateway-port", str(gateway_port), "--ui-port", str(free_port())]
     env = {
@@ -215,14 +217,16 @@ def default_stack(ctx: Context, texts: list[str]) -> System:
         if key in ("MLFLOW_TRACKING_URI", "MODEL_SIGNING_KEY", "TARGET_PRECISION", "HF_HUB_OFFLINE")
     }
     env["PREDICT_RATE_LIMIT_PER_MINUTE"] = env["PREDICT_TWEET_LIMIT_PER_MINUTE"] = RAISED_RATE_LIMIT
+    env.update(overrides or {})
     # The stack starts its own Redis, as on a fresh clone, and logs at its default level.
-    command = ["env", "-u", "REDIS_URL", "-u", "LOG_LEVEL", "-u", "ENVIRONMENT", PYTHON, "-m", "local_stack", *args]
-    log_path = ctx.log_dir / "default-stack.log"
+    unset = [flag for key in ("REDIS_URL", "LOG_LEVEL", "ENVIRONMENT") if key not in env for flag in ("-u", key)]
+    command = ["env", *unset, PYTHON, "-m", "local_stack", *args]
+    log_path = ctx.log_dir / f"{slug(name)}.log"
     log_path.unlink(missing_ok=True)  # appended to otherwise: an earlier run's lines would name another Redis
-    stack = ManagedProcess("default-stack", command, log_path, env=env, cwd=str(ROOT))
+    stack = ManagedProcess(slug(name), command, log_path, env=env, cwd=str(ROOT))
     stack.start()
     url = f"http://127.0.0.1:{gateway_port}"
-    system = System("default stack", url + "/predict", _json_bodies(texts, "api"), [stack], None, [stack])
+    system = System(name, url + "/predict", _json_bodies(texts, "api"), [stack], None, [stack])
     try:
         wait_until(lambda: "ready in" in stack.tail(200), 900, "python -m local_stack", stack, interval_s=0.5)
         found = re.search(r"redis\s+(redis://\S+)", stack.tail(200))

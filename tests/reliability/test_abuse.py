@@ -24,7 +24,7 @@ import redis
 
 from local_stack.processes import ManagedProcess, start_redis, wait_until
 from shared import redis_keys
-from tests.conftest import Stack, start_gateway, start_inference_worker
+from tests.conftest import ANALYST_KEY, Stack, start_gateway, start_inference_worker
 from tests.reliability.conftest import FaultStack, record_abuse, record_fault, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -194,10 +194,12 @@ def test_a_redis_at_maxmemory_answers_503_storage_full_and_loses_nothing(
     sent: list[tuple[str, httpx.Response | Exception, float]] = []
     lock = threading.Lock()
 
-    def call(url: str, route: str, body: dict) -> None:
+    def call(url: str, route: str, body: dict, headers: dict[str, str] | None = None) -> None:
         started = time.monotonic()
         try:
-            response: httpx.Response | Exception = httpx.post(url + route, json=body, timeout=PREDICT_TIMEOUT_S + 10)
+            response: httpx.Response | Exception = httpx.post(
+                url + route, json=body, headers=headers, timeout=PREDICT_TIMEOUT_S + 10
+            )
         except httpx.HTTPError as exc:
             response = exc
         with lock:
@@ -230,9 +232,12 @@ def test_a_redis_at_maxmemory_answers_503_storage_full_and_loses_nothing(
     wait_until(no_worker_seen, 30, "the worker's heartbeat to go stale", None, 0.2)
     ready = httpx.get(budget_stack.open_url + "/ready", timeout=5)
     later = []
+    # A caller with allowance left (the flood above spent the address's), so that what it meets is the full storage:
+    # a caller past its allowance is told so first, with a 429, whatever Redis holds.
+    caller = {"X-API-Key": ANALYST_KEY}
     for url in (budget_stack.open_url, budget_stack.limited_url):
         for route, body in (("/predict", {"text": "@united full?"}), ("/predict/batch", {"texts": unique_batch(9)})):
-            call(url, route, body)
+            call(url, route, body, caller)
             later.append(sent[-1])
 
     # 3. Room again (the filler gone, the budget back): everyone recovers without a restart.

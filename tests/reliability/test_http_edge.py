@@ -19,6 +19,7 @@ import httpx
 import pytest
 import redis
 
+from gateway.ratelimit import SYNC_S
 from local_stack.processes import ManagedProcess, start_redis
 from shared import redis_keys
 from tests.conftest import Stack, start_gateway
@@ -124,6 +125,7 @@ def test_slowloris_is_cut_off_while_health_stays_fast(edge_stack: Stack, started
 
 def _statuses(url: str, forwarded_for: list[str], redis_url: str) -> list[int]:
     """Statuses of /predict calls, one per X-Forwarded-For value, from fresh allowances (the gateways share Redis)."""
+    time.sleep(SYNC_S * 4)  # the counts an earlier gateway still held reach Redis before they are cleared
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter("ratelimit:*"):
         client.delete(key)
