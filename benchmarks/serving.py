@@ -62,6 +62,7 @@ from benchmarks.common.systems import (  # noqa: E402
     redis_info,
     sample_tweets,
     start_pool,
+    wait_until_quiet,
     worker_model_calls,
 )
 from benchmarks.redis_ceiling import measure_on_private_redis  # noqa: E402
@@ -261,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         loops = {s.name: ClosedLoop(s.predict_url, s.bodies, state / "load") for s in under_test}
         for system in under_test:
             loops[system.name].warm_up()
+        log(f"machine quiet after {wait_until_quiet():.0f} s")
 
         # Which cells: the comparisons at 64 clients, the scale-out grid at every --clients.
         by_name = {s.name: s for s in under_test}

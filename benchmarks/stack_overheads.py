@@ -30,6 +30,7 @@ from benchmarks.common.systems import (  # noqa: E402
     lean_system,
     sample_tweets,
     start_pool,
+    wait_until_quiet,
 )
 from benchmarks.serving import MODEL_NAME, _start_all, base_env, ensure_champion, log, measure_cell  # noqa: E402
 from local_stack.__main__ import model_signing_key  # noqa: E402
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         loops = {name: ClosedLoop(s.predict_url, s.bodies, state / "load") for name, s in systems.items()}
         for loop in loops.values():
             loop.warm_up()
+        log(f"machine quiet after {wait_until_quiet():.0f} s")
         runs: list[CellRun] = []
         for round_ in range(1, args.rounds + 1):
             for name in names[round_ - 1 :] + names[: round_ - 1]:

@@ -89,6 +89,15 @@ class System:
             process.stop()
 
 
+def wait_until_quiet(threshold_percent: float = 20.0, timeout_s: float = 180.0) -> float:
+    """Waits until the machine's CPU use over one second is under `threshold_percent`, or `timeout_s`; returns the
+    seconds waited. Services answer before they are idle: a training worker imports and compiles for a while."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s and psutil.cpu_percent(interval=1.0) >= threshold_percent:
+        pass
+    return time.monotonic() - started
+
+
 def _add_tree(process: psutil.Process, inherited: str | None, spent: dict[str, float], seen: set[int]) -> None:
     if process.pid in seen:
         return
