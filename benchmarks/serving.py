@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +60,7 @@ from benchmarks.common.systems import (  # noqa: E402
     mlflow_serve,
     redis_info,
     sample_tweets,
+    start_all,
     start_pool,
     wait_until_quiet,
     worker_model_calls,
@@ -118,23 +118,6 @@ def ensure_champion(env: dict[str, str], quick: bool, state: Path) -> tuple[str,
     note = "the bootstrap champion" + (", quick: trained on 800 tweets" if quick else "")
     trained_by.write_text(note + "\n", encoding="utf-8")
     return version, note
-
-
-def _start_all(starters: dict[str, Callable[[], object]]) -> dict[str, object]:
-    """Starts systems side by side (each waits for its own readiness); stops every started one if one fails."""
-    with ThreadPoolExecutor(max_workers=len(starters)) as pool:
-        futures = {name: pool.submit(start) for name, start in starters.items()}
-    started, failure = {}, None
-    for name, future in futures.items():
-        try:
-            started[name] = future.result()
-        except Exception as exc:
-            failure = failure or RuntimeError(f"{name} did not start: {exc}")
-    if failure is not None:
-        for thing in started.values():
-            thing.stop()  # type: ignore[attr-defined]
-        raise failure
-    return started
 
 
 def measure_cell(system: System, loop: ClosedLoop, clients: int, seconds: float, round_: int) -> CellRun:
@@ -216,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         pool_starters = {f"pool-{w}w": (lambda w=w: start_pool(ctx, f"{w}w", w)) for w in worker_counts}
         if log_writer_available():
             pool_starters["pool-log"] = lambda: start_pool(ctx, "log", lean_workers, log_writer=True)
-        pools = _start_all(pool_starters)
+        pools = start_all(pool_starters)
         systems.update(pools)
 
         def grid_name(gateways: int, workers: int) -> str:
@@ -245,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 starters[f"mlflow-{workers}"] = lambda w=workers: mlflow_serve(ctx, tweets, w)  # type: ignore[misc]
         starters["inprocess"] = lambda: inprocess_fastapi(ctx, tweets)
         log(f"starting {len(starters)} systems side by side ...")
-        started = _start_all(starters)
+        started = start_all(starters)
         systems.update(started)
         under_test: list[System] = [s for s in started.values() if isinstance(s, System)]
         peers = [s.name for s in under_test if s.name.startswith(("mlflow", "FastAPI"))]

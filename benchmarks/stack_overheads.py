@@ -29,10 +29,11 @@ from benchmarks.common.systems import (  # noqa: E402
     default_stack,
     lean_system,
     sample_tweets,
+    start_all,
     start_pool,
     wait_until_quiet,
 )
-from benchmarks.serving import MODEL_NAME, _start_all, base_env, ensure_champion, log, measure_cell  # noqa: E402
+from benchmarks.serving import MODEL_NAME, base_env, ensure_champion, log, measure_cell  # noqa: E402
 from local_stack.__main__ import model_signing_key  # noqa: E402
 from local_stack.processes import ManagedProcess, start_mlflow, start_redis  # noqa: E402
 from shared.process_counts import default_gateway_processes, default_inference_workers  # noqa: E402
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         starters[lean_name] = lambda: lean_system(ctx, lean_name, pool, tweets, gateways)
         log(f"starting {len(starters)} systems side by side ...")
-        started.update(_start_all(starters))  # type: ignore[arg-type]
+        started.update(start_all(starters))  # type: ignore[arg-type]
         names = [*VARIANTS, lean_name]
         systems = {name: system for name in names if isinstance(system := started[name], System)}
         loops = {name: ClosedLoop(s.predict_url, s.bodies, state / "load") for name, s in systems.items()}

@@ -21,6 +21,8 @@ import re
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,23 @@ class System:
     def stop(self) -> None:
         for process in reversed(self.owned):
             process.stop()
+
+
+def start_all(starters: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """Starts systems side by side (each waits for its own readiness); stops every started one if one fails."""
+    with ThreadPoolExecutor(max_workers=len(starters)) as pool:
+        futures = {name: pool.submit(start) for name, start in starters.items()}
+    started, failure = {}, None
+    for name, future in futures.items():
+        try:
+            started[name] = future.result()
+        except Exception as exc:
+            failure = failure or RuntimeError(f"{name} did not start: {exc}")
+    if failure is not None:
+        for thing in started.values():
+            thing.stop()  # type: ignore[attr-defined]
+        raise failure
+    return started
 
 
 def wait_until_quiet(threshold_percent: float = 20.0, timeout_s: float = 180.0) -> float:

@@ -97,7 +97,9 @@ def assembled_mpnet(cache_dir: Path) -> Path:
     return target
 
 
-def _batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator, bucket_batches: int = 50) -> list:
+def _batches(
+    lengths: Sequence[int], batch_size: int, rng: np.random.Generator, bucket_batches: int = 50
+) -> list[np.ndarray]:
     """One epoch's index batches of texts of similar length (each batch pads to its longest text): texts shuffled,
     sorted by length within windows of `bucket_batches` batches, and the batches shuffled again, so an epoch still
     sees them in a random order (length bucketing)."""
