@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -21,7 +22,15 @@ Label = Literal["positive", "negative"]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A UUIDv7 (RFC 9562) as 32 hex digits: the Unix time in ms, then the sub-millisecond fraction (the RFC's
+    method 3), then 62 random bits. Ids made later sort later, so a database index on them (the prediction log's
+    primary key) grows at its right edge instead of rewriting pages all over the tree on every insert."""
+    nanoseconds = time.time_ns()
+    millis, within = divmod(nanoseconds, 1_000_000)
+    fraction = within * 4096 // 1_000_000  # 12 bits
+    random_bits = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | fraction << 64 | 0b10 << 62 | random_bits
+    return f"{value:032x}"
 
 
 def utc_now() -> datetime:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import threading
 import time
 import uuid
@@ -267,7 +268,11 @@ def test_a_log_writer_killed_mid_batch_loses_and_duplicates_nothing(log_stack: L
     group = redis_keys.PREDICTION_LOG_GROUP
     stream = redis_keys.PREDICTION_LOG_STREAM
     deadline = time.monotonic() + 60
-    # Kill the writer while it holds entries it read but has not acknowledged: in the middle of a batch.
+    # Kill the writer while it holds entries it read but has not acknowledged: in the middle of a batch. Another
+    # connection holds the database's write lock meanwhile, so the writer's commit waits (a batch commits in
+    # milliseconds otherwise, too fast to be caught reliably).
+    database_lock = sqlite3.connect(log_stack.database_url.removeprefix("sqlite:///"), timeout=30)
+    database_lock.execute("BEGIN IMMEDIATE")
     attempt = 0
     while time.monotonic() < deadline and not killed_holding:
         for consumer in log_stack.redis.xinfo_consumers(stream, group):
@@ -283,6 +288,8 @@ def test_a_log_writer_killed_mid_batch_loses_and_duplicates_nothing(log_stack: L
                     attempt += 1
                     log_stack.start_writer(f"log-writer-retry-{attempt}")
                 break
+    database_lock.rollback()
+    database_lock.close()
     assert killed_holding > 0, "the writer was never caught holding unacknowledged entries"
     time.sleep(1.0)  # answers keep coming while no writer runs
     log_stack.start_writer("log-writer-1")
