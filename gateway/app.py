@@ -78,6 +78,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version=package_version(),
         description="Predict the sentiment of tweets, flag wrong predictions, queue retraining.",
         lifespan=lifespan,
+        # The gateway reports through Prometheus (/metrics) and its access log; FastAPI's own OpenTelemetry layer
+        # would otherwise look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -40,11 +40,28 @@ class LogContext:
         return [(k, v) for k, v in self._context.items() if v is not None]
 
     def __str__(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.items())
+        return " ".join([f"{k}={v}" for k, v in self._context.items() if v is not None])
 
 
 def kv(**context: object) -> LogContext:
     return LogContext(context)
+
+
+class TextFormatter(logging.Formatter):
+    """`_FORMAT`, with the date and time of day rendered once per second instead of once per line (an access line
+    per request made strftime a visible share of a busy gateway's CPU)."""
+
+    def __init__(self) -> None:
+        super().__init__(_FORMAT)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second, rendered = self._second
+        if int(record.created) != second:
+            second = int(record.created)
+            rendered = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = (second, rendered)  # one assignment: another formatting thread sees a matching pair
+        return f"{rendered},{int(record.msecs):03d}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -208,7 +225,7 @@ def configure_logging(
     # (the logging HOWTO's "Optimization" switches).
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
-    formatter: logging.Formatter = JsonFormatter(service) if log_format == "json" else logging.Formatter(_FORMAT)
+    formatter: logging.Formatter = JsonFormatter(service) if log_format == "json" else TextFormatter()
     root = logging.getLogger()
     root.setLevel(level)
     if _pipeline is not None:

@@ -184,3 +184,13 @@ def test_a_warning_is_written_without_waiting_for_the_burst_to_gather(restore_lo
         written_in.append(time.monotonic() - started)
     # Each warning reaches the stream well before the burst's linger would have ended.
     assert sorted(written_in)[2] < logging_setup.LINGER_S / 2, written_in
+
+
+def test_text_lines_carry_each_records_own_time_though_the_second_is_rendered_once() -> None:
+    from shared.logging_setup import _FORMAT, TextFormatter
+
+    plain, cached = logging.Formatter(_FORMAT), TextFormatter()
+    for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25, 1_700_003_600.0):
+        record = logging.LogRecord("gateway.access", logging.INFO, "", 0, "%s", (kv(status=200),), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert cached.format(record) == plain.format(record)
