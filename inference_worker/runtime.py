@@ -25,7 +25,7 @@ from shared import events, redis_keys
 from shared.logging_setup import kv
 from shared.redis_client import connect
 from shared.schemas.api import Prediction
-from shared.schemas.base import new_id
+from shared.schemas.base import new_time_ordered_id
 from shared.schemas.events import ModelPromotedEvent
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class WorkerRuntime:
             self.drift.observe(serving, chunk, chunk_probabilities, ids)
         predictions = [
             Prediction(
-                prediction_id=new_id(),
+                prediction_id=new_time_ordered_id(),
                 label=serving.model.label_of(p),
                 probability_positive=round(p, 6),
                 model_name=serving.name,

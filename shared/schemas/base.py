@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -22,9 +23,14 @@ Label = Literal["positive", "negative"]
 
 
 def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_time_ordered_id() -> str:
     """A UUIDv7 (RFC 9562) as 32 hex digits: the Unix time in ms, then the sub-millisecond fraction (the RFC's
     method 3), then 62 random bits. Ids made later sort later, so a database index on them (the prediction log's
-    primary key) grows at its right edge instead of rewriting pages all over the tree on every insert."""
+    primary key) grows at its right edge instead of rewriting pages all over the tree on every insert. Its first
+    characters are the time: a shortened form of it must keep the end, not the start."""
     nanoseconds = time.time_ns()
     millis, within = divmod(nanoseconds, 1_000_000)
     fraction = within * 4096 // 1_000_000  # 12 bits

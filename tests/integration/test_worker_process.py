@@ -106,6 +106,8 @@ def test_the_worker_serves_without_celery_and_stops_cleanly_on_sigterm(own_stack
         assert message is not None, worker.tail()
         (reply,) = [PredictReply.model_validate(r) for r in json.loads(message["data"])]
         assert reply.call_id == call.call_id and len(reply.predictions) == 1
+        # Time-ordered (UUIDv7): the prediction log's primary key then grows at its right edge.
+        assert uuid.UUID(reply.predictions[0].prediction_id).version == 7
 
         worker.kill(signal.SIGTERM)
         assert worker.popen.wait(timeout=20) == 0, worker.tail()
