@@ -273,23 +273,25 @@ def test_a_log_writer_killed_mid_batch_loses_and_duplicates_nothing(log_stack: L
     # milliseconds otherwise, too fast to be caught reliably).
     database_lock = sqlite3.connect(log_stack.database_url.removeprefix("sqlite:///"), timeout=30)
     database_lock.execute("BEGIN IMMEDIATE")
-    attempt = 0
-    while time.monotonic() < deadline and not killed_holding:
-        for consumer in log_stack.redis.xinfo_consumers(stream, group):
-            if consumer["pending"] > 0 and str(log_stack.writer.pid) in consumer["name"].decode():
-                log_stack.writer.kill()
-                log_stack.writer.popen.wait(timeout=10)
-                killed_holding = next(
-                    c["pending"]
-                    for c in log_stack.redis.xinfo_consumers(stream, group)
-                    if c["name"] == consumer["name"]
-                )
-                if not killed_holding:  # it acknowledged its batch between the look and the kill: try again
-                    attempt += 1
-                    log_stack.start_writer(f"log-writer-retry-{attempt}")
-                break
-    database_lock.rollback()
-    database_lock.close()
+    try:
+        attempt = 0
+        while time.monotonic() < deadline and not killed_holding:
+            for consumer in log_stack.redis.xinfo_consumers(stream, group):
+                if consumer["pending"] > 0 and str(log_stack.writer.pid) in consumer["name"].decode():
+                    log_stack.writer.kill()
+                    log_stack.writer.popen.wait(timeout=10)
+                    killed_holding = next(
+                        c["pending"]
+                        for c in log_stack.redis.xinfo_consumers(stream, group)
+                        if c["name"] == consumer["name"]
+                    )
+                    if not killed_holding:  # it acknowledged its batch between the look and the kill: try again
+                        attempt += 1
+                        log_stack.start_writer(f"log-writer-retry-{attempt}")
+                    break
+    finally:
+        database_lock.rollback()
+        database_lock.close()
     assert killed_holding > 0, "the writer was never caught holding unacknowledged entries"
     time.sleep(1.0)  # answers keep coming while no writer runs
     log_stack.start_writer("log-writer-1")
