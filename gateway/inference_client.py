@@ -113,9 +113,11 @@ class InferenceClient:
 
     async def live_worker_count(self) -> int:
         """Fresh inference worker heartbeats, cached briefly: this runs on every request. Requests that find the
-        cache stale share one refresh, so that a burst costs one Redis read rather than one per request."""
+        cache stale share one refresh, so that a burst costs one Redis read rather than one per request. Only a
+        count of live workers is cached: "none" is read again each time, so that a request refused for want of a
+        worker was refused on a fresh look, never on one taken before a worker came back."""
         checked_at, count = self._liveness
-        if time.monotonic() - checked_at < self._liveness_cache_s:
+        if count and time.monotonic() - checked_at < self._liveness_cache_s:
             return count
         if self._liveness_refresh is None:
             self._liveness_refresh = asyncio.ensure_future(self._refresh_liveness())

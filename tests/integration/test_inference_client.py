@@ -51,3 +51,20 @@ def test_a_burst_of_requests_shares_one_liveness_read(redis_url: str) -> None:
     counts = asyncio.run(burst())
     assert counts == [1] * 64
     assert liveness_reads(redis_url) - before == 1
+
+
+def test_no_worker_is_never_answered_from_the_cache_once_one_is_back(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+
+    async def before_and_after_a_worker_starts() -> tuple[int, int]:
+        inference = InferenceClient(connect_async(redis_url), worker_max_age_s=10, timeout_s=5, liveness_cache_s=60)
+        try:
+            none_yet = await inference.live_worker_count()
+            # A worker's heartbeat lands (/ready, which reads it fresh, turns green at once).
+            client.zadd(redis_keys.INFERENCE_WORKERS_INDEX, {"w1": time.time()})
+            client.set(redis_keys.inference_worker_heartbeat("w1"), json.dumps({"updated_at": time.time()}))
+            return none_yet, await inference.live_worker_count()
+        finally:
+            await inference.close()
+
+    assert asyncio.run(before_and_after_a_worker_starts()) == (0, 1)
