@@ -40,7 +40,7 @@ class LogContext:
         return [(k, v) for k, v in self._context.items() if v is not None]
 
     def __str__(self) -> str:
-        return " ".join([f"{k}={v}" for k, v in self._context.items() if v is not None])
+        return " ".join([f"{k}={v}" for k, v in self.items()])
 
 
 def kv(**context: object) -> LogContext:

@@ -16,7 +16,7 @@ from typing import TextIO
 
 import pytest
 
-from shared.logging_setup import LogFormat, configure_logging, kv, stop_logging
+from shared.logging_setup import _FORMAT, LogFormat, TextFormatter, configure_logging, kv, stop_logging
 
 log = logging.getLogger("tests.logging_setup")
 
@@ -187,8 +187,6 @@ def test_a_warning_is_written_without_waiting_for_the_burst_to_gather(restore_lo
 
 
 def test_text_lines_carry_each_records_own_time_though_the_second_is_rendered_once() -> None:
-    from shared.logging_setup import _FORMAT, TextFormatter
-
     plain, cached = logging.Formatter(_FORMAT), TextFormatter()
     for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25, 1_700_003_600.0):
         record = logging.LogRecord("gateway.access", logging.INFO, "", 0, "%s", (kv(status=200),), None)
