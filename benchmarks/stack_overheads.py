@@ -6,7 +6,8 @@ Starts, side by side on the serving benchmark's registry: `python -m local_stack
 the same with LOG_LEVEL=WARNING, the same with the rate limit off, the same with two inference workers, and the lean
 system (gateway + inference workers on a Redis of their own, warnings only, rate limit off) at the default stack's
 process counts. Then 64 closed-loop clients for a few seconds on each, in turns, round after round; prints the
-median req/s, p99 and CPU ms per tweet of each role, and each variant's req/s over the default stack's.
+median req/s, p99 and CPU ms per tweet of each role, and each variant's req/s over the default stack's. `--before`
+adds the default stack of another checkout (the code before a change), `--only` picks variants.
 """
 
 from __future__ import annotations
@@ -71,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, help="keep the registry here and reuse its champion")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each cell's load run")
     parser.add_argument("--rounds", type=int, default=3, help="turns over every system")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="also run the default stack from this checkout (e.g. `git worktree add /tmp/before HEAD~1`)",
+    )
+    parser.add_argument("--only", nargs="*", choices=list(VARIANTS), help="of the variants, run just these")
     args = parser.parse_args(argv)
+    variants = {name: VARIANTS[name] for name in args.only} if args.only is not None else dict(VARIANTS)
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="stack-overheads-"))
     state.mkdir(parents=True, exist_ok=True)
     infrastructure: list[ManagedProcess] = []
@@ -90,12 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         started["pool"] = pool
         starters = {
             name: (lambda name=name, overrides=overrides: default_stack(ctx, tweets, name, overrides))
-            for name, overrides in VARIANTS.items()
+            for name, overrides in variants.items()
         }
+        if args.before:
+            before_name = f"default stack, code of {args.before}"
+            starters[before_name] = lambda: default_stack(ctx, tweets, before_name, checkout=args.before)
         starters[lean_name] = lambda: lean_system(ctx, lean_name, pool, tweets, gateways)
         log(f"starting {len(starters)} systems side by side ...")
         started.update(start_all(starters))  # type: ignore[arg-type]
-        names = [*VARIANTS, lean_name]
+        names = list(starters)
         systems = {name: system for name in names if isinstance(system := started[name], System)}
         loops = {name: ClosedLoop(s.predict_url, s.bodies, state / "load") for name, s in systems.items()}
         for loop in loops.values():

@@ -15,7 +15,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
-from shared.logging_setup import kv
+from shared.logging_setup import kv, queue_line
 
 log = logging.getLogger("gateway.access")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -53,11 +53,10 @@ class AccessMiddleware:
             # The router has put the matched route in the scope by now; unmatched paths share one label value.
             template = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(scope.get("method", ""), template, status_code, elapsed)
-            # Only queued here: shared.logging_setup's writer thread builds and writes the line.
-            log.info(
-                "%s %s %s",
-                scope.get("method"),
-                scope.get("path"),
+            # Only queued here: shared.logging_setup's writer thread renders and writes the line.
+            queue_line(
+                log,
+                f"{scope.get('method')} {scope.get('path')}",
                 kv(route=template, status=status_code, request_id=request_id, ms=round(elapsed * 1000, 1)),
             )
 

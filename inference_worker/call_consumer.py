@@ -33,7 +33,7 @@ from inference_worker.recorder import log_entry, prediction_records
 from inference_worker.settings import InferenceSettings
 from shared import redis_keys
 from shared.consumer_groups import ensure_group, forget_gone_consumers
-from shared.logging_setup import kv
+from shared.logging_setup import kv, queue_line
 from shared.schemas.api import Prediction
 from shared.schemas.calls import PredictCall, PredictReply
 from shared.storage_budget import is_out_of_memory, refused
@@ -214,8 +214,14 @@ class CallConsumer:
                 version = predictions[0].model_version if predictions else None
                 for call in calls:
                     request_ids_of_call = ",".join(dict.fromkeys(call.request_ids))
-                    context = kv(request_ids=request_ids_of_call, n=len(call.texts), batch=len(texts))
-                    log.info("predicted %s model_version=%s compute_ms=%.2f", context, version, compute_ms)
+                    context = kv(
+                        request_ids=request_ids_of_call,
+                        n=len(call.texts),
+                        batch=len(texts),
+                        model_version=version,
+                        compute_ms=round(compute_ms, 2),
+                    )
+                    queue_line(log, "predicted", context)
         bodies = [reply.model_dump_json() for reply in replies]
         now = time.time()
         for call, body in zip(calls, bodies, strict=True):

@@ -6,6 +6,10 @@ and writes it, so a request never waits on formatting or on a slow stderr. The w
 per record, and writes a burst's lines in one call: a thread switch per line (the GIL changing hands twice) cost more
 than the line itself at an access line per request. `configure_logging` starts that thread and `stop_logging` (also
 run at exit) writes what is still buffered before the process ends.
+
+`queue_line` is the hottest paths' INFO line (the gateway's access line): it queues the message and its context as
+they are, and the writer renders them as the formatter renders the record `logger.info("%s %s", message, context)`
+would make, without the LogRecord or the handler chain, which cost more than the request's own work around them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 from collections import deque
 from logging.handlers import QueueHandler
-from typing import Literal, TextIO
+from typing import Literal, NamedTuple, TextIO
 
 LogFormat = Literal["text", "json"]
 
@@ -56,12 +60,18 @@ class TextFormatter(logging.Formatter):
         self._second: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return self._time_of(record.created, record.msecs)
+
+    def _time_of(self, created: float, msecs: float) -> str:
         second, rendered = self._second
-        if int(record.created) != second:
-            second = int(record.created)
-            rendered = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+        if int(created) != second:
+            second = int(created)
+            rendered = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
             self._second = (second, rendered)  # one assignment: another formatting thread sees a matching pair
-        return f"{rendered},{int(record.msecs):03d}"
+        return f"{rendered},{int(msecs):03d}"
+
+    def format_line(self, line: Line) -> str:
+        return f"{self._time_of(line.created, _msecs(line.created))} INFO {line.logger} {line.message} {line.context}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,26 +82,61 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-        }
-        if self.service:
-            entry["service"] = self.service
-        entry["pid"] = record.process
+        entry = self._entry(record.created, record.msecs, record.levelname, record.name, record.process)
         entry["message"] = record.getMessage()
         args = record.args if isinstance(record.args, tuple) else ()
         for arg in args:
             if isinstance(arg, LogContext):
-                for key, value in arg.items():
-                    entry.setdefault(key, value if isinstance(value, int | float | bool) else str(value))
+                _add_context(entry, arg)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
         # ASCII-escaped: a newline or control character in a message can never start a forged line.
         return json.dumps(entry, default=str)
+
+    def format_line(self, line: Line) -> str:
+        entry = self._entry(line.created, _msecs(line.created), "INFO", line.logger, os.getpid())
+        entry["message"] = f"{line.message} {line.context}"
+        _add_context(entry, line.context)
+        return json.dumps(entry, default=str)
+
+    def _entry(self, created: float, msecs: float, level: str, logger: str, pid: int | None) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(msecs):03d}Z",
+            "level": level,
+            "logger": logger,
+        }
+        if self.service:
+            entry["service"] = self.service
+        entry["pid"] = pid
+        return entry
+
+
+def _add_context(entry: dict[str, object], context: LogContext) -> None:
+    for key, value in context.items():
+        entry.setdefault(key, value if isinstance(value, int | float | bool) else str(value))
+
+
+def _msecs(created: float) -> float:
+    """As LogRecord computes its `msecs` from its `created`."""
+    return int((created - int(created)) * 1000) + 0.0
+
+
+class Line(NamedTuple):
+    """An INFO line queued by `queue_line`: rendered by the writer as the record of `"%s %s", message, context`."""
+
+    created: float
+    logger: str
+    message: str
+    context: LogContext
+
+    def to_record(self) -> logging.LogRecord:
+        record = logging.getLogger(self.logger).makeRecord(
+            self.logger, logging.INFO, "(unknown file)", 0, "%s %s", (self.message, self.context), None
+        )
+        record.created, record.msecs = self.created, _msecs(self.created)
+        return record
 
 
 class _DeferredQueueHandler(QueueHandler):
@@ -115,21 +160,29 @@ class _RecordBuffer:
     burst short: it may be the last line before the process dies."""
 
     def __init__(self) -> None:
-        self.records: deque[logging.LogRecord] = deque()
+        self.records: deque[logging.LogRecord | Line] = deque()
         self.wake = threading.Event()
         self.now = threading.Event()
 
     def put_nowait(self, record: logging.LogRecord) -> None:
-        records = self.records
-        records.append(record)
+        self.records.append(record)
         if record.levelno >= logging.WARNING:
             self.now.set()
             self.wake.set()
+        else:
+            self._wake_for_info()
+
+    def put_line(self, line: Line) -> None:
+        self.records.append(line)
+        self._wake_for_info()
+
+    def _wake_for_info(self) -> None:
         # A record that finds others waiting needs no wake: the writer drains until the buffer is empty.
-        elif len(records) == 1 or len(records) >= WAKE_AT_RECORDS:
+        waiting = len(self.records)
+        if waiting == 1 or waiting >= WAKE_AT_RECORDS:
             self.wake.set()
 
-    def drain(self) -> list[logging.LogRecord]:
+    def drain(self) -> list[logging.LogRecord | Line]:
         records, taken = self.records, []
         while records:
             taken.append(records.popleft())
@@ -155,21 +208,26 @@ class _Writer(threading.Thread):
             self.write(buffer.drain())
         self.write(buffer.drain())
 
-    def write(self, records: list[logging.LogRecord]) -> None:
+    def write(self, records: list[logging.LogRecord | Line]) -> None:
         if not records:
             return
         output, lines = self.output, []
+        formatter: TextFormatter | JsonFormatter = output.formatter  # type: ignore[assignment]  # ours, set below
         for record in records:
             try:
-                lines.append(output.format(record) + output.terminator)
+                if isinstance(record, Line):
+                    lines.append(formatter.format_line(record) + output.terminator)
+                else:
+                    lines.append(output.format(record) + output.terminator)
             except Exception:
-                output.handleError(record)
+                output.handleError(record.to_record() if isinstance(record, Line) else record)
         with output.lock:  # type: ignore[union-attr]  # the handler's lock, held as StreamHandler.emit holds it
             try:
                 output.stream.write("".join(lines))
                 output.flush()
             except Exception:
-                output.handleError(records[-1])
+                last = records[-1]
+                output.handleError(last.to_record() if isinstance(last, Line) else last)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -225,6 +283,7 @@ def configure_logging(
     # (the logging HOWTO's "Optimization" switches).
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
+    logging.logMultiprocessing = False
     formatter: logging.Formatter = JsonFormatter(service) if log_format == "json" else TextFormatter()
     root = logging.getLogger()
     root.setLevel(level)
@@ -262,7 +321,20 @@ def stop_logging() -> None:
         root.removeHandler(_pipeline.handler)
         root.addHandler(_pipeline.output)
     for record in _pipeline.buffer.drain():  # logged by another thread between the writer's last drain and the swap
-        _pipeline.output.handle(record)
+        _pipeline.output.handle(record.to_record() if isinstance(record, Line) else record)
+
+
+def queue_line(logger: logging.Logger, message: str, context: LogContext) -> None:
+    """`logger.info("%s %s", message, context)` for a line per request: the caller pays a level check and a deque
+    append. The line goes to this module's output only (no other handler sees it), so where that output is not
+    running, it is logged the ordinary way."""
+    pipeline = _pipeline
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    if pipeline is None or pipeline.writer is None or pipeline.handler not in logging.root.handlers:
+        logger.info("%s %s", message, context)
+        return
+    pipeline.buffer.put_line(Line(time.time(), logger.name, message, context))
 
 
 def _restart_after_fork() -> None:

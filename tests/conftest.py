@@ -152,7 +152,11 @@ def start_gateway(stack: Stack, name: str = "gateway", **env: str) -> tuple[Mana
     gateway_env = stack.env(HOST="127.0.0.1", GATEWAY_PORT=str(port), **env)
     process = start_service(name, ["gateway"], gateway_env, stack.log_dir)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: http_ok(url + "/health"), 60, "gateway", process)
+    try:
+        wait_until(lambda: http_ok(url + "/health"), 60, "gateway", process)
+    except BaseException:
+        process.stop()  # else a gateway slow to start outlives the failed test, with its processes
+        raise
     return process, url
 
 

@@ -232,10 +232,15 @@ def lean_system(ctx: Context, name: str, pool: WorkerPool, texts: list[str], gat
 
 
 def default_stack(
-    ctx: Context, texts: list[str], name: str = "default stack", overrides: dict[str, str] | None = None
+    ctx: Context,
+    texts: list[str],
+    name: str = "default stack",
+    overrides: dict[str, str] | None = None,
+    checkout: Path = ROOT,
 ) -> System:
     """`python -m local_stack` on a data folder of its own, on the benchmark's registry (whose champion it finds,
-    so its bootstrap trains nothing); logging and every other setting at their defaults, but for `overrides`."""
+    so its bootstrap trains nothing); logging and every other setting at their defaults, but for `overrides`. Its
+    code is `checkout`'s (another worktree of this repository, for a before-and-after in one run)."""
     data_dir = ctx.state / slug(name)
     gateway_port = free_port()
     args = ["--data-dir", str(data_dir), "--gateway-port", str(gateway_port), "--ui-port", str(free_port())]
@@ -251,7 +256,7 @@ def default_stack(
     command = ["env", *unset, PYTHON, "-m", "local_stack", *args]
     log_path = ctx.log_dir / f"{slug(name)}.log"
     log_path.unlink(missing_ok=True)  # appended to otherwise: an earlier run's lines would name another Redis
-    stack = ManagedProcess(slug(name), command, log_path, env=env, cwd=str(ROOT))
+    stack = ManagedProcess(slug(name), command, log_path, env=env, cwd=str(checkout))
     stack.start()
     url = f"http://127.0.0.1:{gateway_port}"
     system = System(name, url + "/predict", _json_bodies(texts, "api"), [stack], None, [stack])

@@ -1,5 +1,6 @@
 """Logging off the caller's thread: a log call queues its record, one writer thread builds and writes the line, text
-or JSON, and stopping writes everything still queued (after a fork too)."""
+or JSON, and stopping writes everything still queued (after a fork too). `queue_line` queues no record at all and is
+written as the record it stands for would be."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from typing import TextIO
 
 import pytest
 
-from shared.logging_setup import _FORMAT, LogFormat, TextFormatter, configure_logging, kv, stop_logging
+from shared.logging_setup import (
+    _FORMAT,
+    JsonFormatter,
+    Line,
+    LogFormat,
+    TextFormatter,
+    configure_logging,
+    kv,
+    queue_line,
+    stop_logging,
+)
 
 log = logging.getLogger("tests.logging_setup")
 
@@ -192,3 +203,43 @@ def test_text_lines_carry_each_records_own_time_though_the_second_is_rendered_on
         record = logging.LogRecord("gateway.access", logging.INFO, "", 0, "%s", (kv(status=200),), None)
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert cached.format(record) == plain.format(record)
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(), JsonFormatter("gateway")], ids=["text", "json"])
+def test_a_queued_line_is_written_as_the_record_of_its_message_and_context(formatter: logging.Formatter) -> None:
+    for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5):
+        context = kv(route="/predict", status=200, request_id="abc", ms=1.5, missing=None)
+        record = logging.LogRecord("gateway.access", logging.INFO, "", 0, "%s %s", ("POST /predict", context), None)
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        line = Line(created, "gateway.access", "POST /predict", context)
+        assert formatter.format_line(line) == formatter.format(record)  # type: ignore[attr-defined]
+
+
+def test_queue_line_is_rendered_by_the_writer_in_order_with_records_and_filtered_by_level(
+    restore_logging: None,
+) -> None:
+    stream = io.StringIO()
+    _configure("INFO", "text", stream)
+    probe = _RenderedWhere()
+    log.info("first %s", kv(index=0))
+    queue_line(log, "POST /predict", kv(probe=probe))
+    log.info("last %s", kv(index=2))
+    log.setLevel(logging.WARNING)
+    hidden = _RenderedWhere()
+    try:
+        queue_line(log, "GET /hidden", kv(probe=hidden))
+    finally:
+        log.setLevel(logging.NOTSET)
+    stop_logging()
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ", 4)[4] for line in lines] == [
+        "first index=0",
+        "POST /predict probe=rendered",
+        "last index=2",
+    ]
+    assert lines[1].split(" ")[2:4] == ["INFO", "tests.logging_setup"]
+    assert probe.threads and threading.current_thread().name not in probe.threads
+    assert hidden.threads == []
+    # With the writer stopped, the line takes the ordinary path and still appears.
+    queue_line(log, "POST /predict", kv(after="stop"))
+    assert stream.getvalue().splitlines()[-1].endswith("POST /predict after=stop")
