@@ -189,7 +189,7 @@ def main() -> int:
             print(row.line(), "|", outcome.decision.get("reason"), flush=True)
             return row, outcome
 
-        from training_worker.bootstrap import BOOTSTRAP_BERT_TEACHER_PARAMS, BOOTSTRAP_PARAMS
+        from training_worker.bootstrap import BOOTSTRAP_BERT_TEACHER_PARAMS, BOOTSTRAP_PARAMS, student_params
 
         plans = [
             (
@@ -230,9 +230,9 @@ def main() -> int:
             plans.append(
                 (
                     "lstm",
-                    {**BOOTSTRAP_PARAMS, "teacher": "bert+classical"},
+                    student_params("bert+classical"),
                     f"BiLSTM student of {base_name} + classical",
-                    "distilled, 2 augmented copies + negated copies",
+                    "distilled, 6 augmented copies, 8 epochs + negated copies",
                 )
             )
         lstm_uris: dict[str, str] = {}
@@ -292,7 +292,7 @@ def cross_domain(settings, max_rows: int | None, bert_teacher: bool = False) -> 
     from mlflow import MlflowClient
 
     from shared.training_params import BertParams, ClassicalParams, LstmParams
-    from training_worker.bootstrap import BOOTSTRAP_BERT_TEACHER_PARAMS, BOOTSTRAP_PARAMS
+    from training_worker.bootstrap import BOOTSTRAP_BERT_TEACHER_PARAMS, student_params
     from training_worker.datasets import load_dataset
     from training_worker.families import bert, classical, lstm
     from training_worker.splits import Split, make_split
@@ -341,20 +341,15 @@ def cross_domain(settings, max_rows: int | None, bert_teacher: bool = False) -> 
             with mlflow.start_run(run_name=f"bert teacher {name}"):
                 fine_tuned = bert.train(split, BertParams(**BOOTSTRAP_BERT_TEACHER_PARAMS), context)
             versions["bert"] = register(client, fine_tuned, settings.bert_model_name, "bert", split)
-        student_params = LstmParams(
-            **{
-                **BOOTSTRAP_PARAMS,
-                "teacher": "bert+classical" if bert_teacher else "classical",
-                "teacher_versions": versions,
-            }
-        )
+        teacher_name = "bert+classical" if bert_teacher else "classical"
+        lstm_params = LstmParams(**{**student_params(teacher_name), "teacher_versions": versions})
         with mlflow.start_run(run_name=f"student {name}"):
-            student = lstm.train(split, student_params, context)
+            student = lstm.train(split, lstm_params, context)
         m = student.test_metrics
         tm = fine_tuned.test_metrics if bert_teacher else None
         minilm = f"{tm['test_recall_at_target_precision']:.3f} / {tm['test_roc_auc']:.4f}" if tm else "-"
         lines.append(
-            f"| {name} | {student_params.teacher} | {len(split.train_texts)} / {len(split.test_texts)} "
+            f"| {name} | {lstm_params.teacher} | {len(split.train_texts)} / {len(split.test_texts)} "
             f"| {base_row.recall_at_target:.3f} "
             f"(in-domain {in_row.recall_at_target:.3f}) | {base_row.roc_auc:.4f} | {m['test_precision']:.3f} | "
             f"{m['test_recall']:.3f} | {m['test_recall_at_target_precision']:.3f} | {m['test_roc_auc']:.4f} | "

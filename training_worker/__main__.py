@@ -13,7 +13,7 @@ import tempfile
 from shared.families import FAMILY_NAMES
 from shared.logging_setup import configure_logging
 from shared.settings import ModelSigningSettings
-from training_worker.bootstrap import BOOTSTRAP_PARAMS, default_teacher, teacher_jobs
+from training_worker.bootstrap import bootstrap_params, teacher_jobs
 from training_worker.settings import get_settings
 
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             # Inference workers refuse it: an old unsigned registry, or one signed with another key.
             refused = f"{existing.name} v{existing.version}"
             print(f"[bootstrap] champion {refused} is refused ({untrusted}): training a signed one", flush=True)
-        params = {**BOOTSTRAP_PARAMS, "teacher": default_teacher(_has_gpu()), **json.loads(args.params or "{}")}
+        params = bootstrap_params(json.loads(args.params or "{}"), _has_gpu())
         versions = dict(params.get("teacher_versions") or {})
         for family, teacher_params in teacher_jobs(params):
             print(f"[bootstrap] training the {family} teacher", flush=True)

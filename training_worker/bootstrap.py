@@ -28,8 +28,27 @@ TEACHER_PARAMS = {"classical": BOOTSTRAP_TEACHER_PARAMS, "bert": BOOTSTRAP_BERT_
 SPLIT_PARAMS = ("dataset", "max_rows", "seed", "validation_fraction", "test_fraction")
 
 
+# A transformer teacher knows more than the training tweets show; a larger transfer set (more augmented copies, seen
+# for more epochs) carries more of it into the student at the same serving cost (docs/training.md).
+TRANSFORMER_STUDENT_PARAMS = {"augment_copies": 6, "epochs": 8}
+
+
 def default_teacher(gpu: bool) -> str:
     return "bert+classical" if gpu else "classical"
+
+
+def student_params(teacher: str) -> dict:
+    """The bootstrap student's parameters for `teacher` ("classical", "bert", "bert+classical")."""
+    params = {**BOOTSTRAP_PARAMS, "teacher": teacher}
+    if "bert" in teacher.split("+"):
+        params.update(TRANSFORMER_STUDENT_PARAMS)
+    return params
+
+
+def bootstrap_params(given: dict, gpu: bool) -> dict:
+    """What `bootstrap --params` trains: the student for the teacher given (or this machine's default), with the
+    given parameters over it."""
+    return {**student_params(str(given.get("teacher", default_teacher(gpu)))), **given}
 
 
 def teacher_jobs(student_params: dict) -> list[tuple[str, dict]]:
