@@ -139,6 +139,10 @@ class Line(NamedTuple):
         return record
 
 
+def _as_record(item: logging.LogRecord | Line) -> logging.LogRecord:
+    return item.to_record() if isinstance(item, Line) else item
+
+
 class _DeferredQueueHandler(QueueHandler):
     """Queues the record as it is: the message is built (and `kv()` rendered) in the listener thread, not here.
 
@@ -212,7 +216,7 @@ class _Writer(threading.Thread):
         if not records:
             return
         output, lines = self.output, []
-        formatter: TextFormatter | JsonFormatter = output.formatter  # type: ignore[assignment]  # ours, set below
+        formatter: TextFormatter | JsonFormatter = output.formatter  # type: ignore[assignment]  # configure_logging's
         for record in records:
             try:
                 if isinstance(record, Line):
@@ -220,14 +224,13 @@ class _Writer(threading.Thread):
                 else:
                     lines.append(output.format(record) + output.terminator)
             except Exception:
-                output.handleError(record.to_record() if isinstance(record, Line) else record)
+                output.handleError(_as_record(record))
         with output.lock:  # type: ignore[union-attr]  # the handler's lock, held as StreamHandler.emit holds it
             try:
                 output.stream.write("".join(lines))
                 output.flush()
             except Exception:
-                last = records[-1]
-                output.handleError(last.to_record() if isinstance(last, Line) else last)
+                output.handleError(_as_record(records[-1]))
 
     def stop(self) -> None:
         self.stopping.set()
@@ -321,7 +324,7 @@ def stop_logging() -> None:
         root.removeHandler(_pipeline.handler)
         root.addHandler(_pipeline.output)
     for record in _pipeline.buffer.drain():  # logged by another thread between the writer's last drain and the swap
-        _pipeline.output.handle(record.to_record() if isinstance(record, Line) else record)
+        _pipeline.output.handle(_as_record(record))
 
 
 def queue_line(logger: logging.Logger, message: str, context: LogContext) -> None:
