@@ -71,7 +71,12 @@ class TextFormatter(logging.Formatter):
         return f"{rendered},{int(msecs):03d}"
 
     def format_line(self, line: Line) -> str:
-        return f"{self._time_of(line.created, _msecs(line.created))} INFO {line.logger} {line.message} {line.context}"
+        return _FORMAT % {
+            "asctime": self._time_of(line.created, _msecs(line.created)),
+            "levelname": "INFO",
+            "name": line.logger,
+            "message": f"{line.message} {line.context}",
+        }
 
 
 class JsonFormatter(logging.Formatter):
