@@ -30,8 +30,10 @@ from tests.reliability.test_bad_input import CALLERS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REQUESTS_PER_MINUTE = 30
 EXAMPLES_PER_COMBINATION = 10
+# Each caller sends about 40 requests to the two predict routes (2 modes x 10 examples each) within seconds. The
+# limit counts fixed minutes, so a minute boundary can split them; at a quarter of them, one side is over either way.
+REQUESTS_PER_MINUTE = 10
 # No worker and no registry run here, so 503 is an expected (documented) answer; any other 5xx is a failure.
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -92,7 +94,8 @@ def test_generated_cases_under_production_limits_match_the_schema(limited_gatewa
     server_errors = sum(n for code, n in statuses.items() if code >= 500 and code != 503)
     record_fault(
         fault_table,
-        "schemathesis under the production body limit and a 30/min rate limit (no worker, no registry)",
+        f"schemathesis under the production body limit and a {REQUESTS_PER_MINUTE}/min rate limit"
+        " (no worker, no registry)",
         total,
         total - server_errors,
         statuses.get(503, 0),
