@@ -8,36 +8,22 @@ tweets in every script a traveller writes in.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections import Counter
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
-from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from local_stack.processes import wait_until
-from tests.conftest import ADMIN_KEY, ANALYST_KEY
 from tests.reliability.conftest import FaultStack, Served, record_fault, serve
+from tests.reliability.fuzzing import fuzz_every_operation
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MAX_BODY_BYTES = 64 * 1024
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Per operation, mode and caller: 10 operations x 2 modes x 3 callers x up to 25 cases: over 1,000 generated cases
 # (operations without parameters have no invalid cases, and Hypothesis stops early on small input spaces).
 EXAMPLES_PER_COMBINATION = 25
-CALLERS = {"admin key": {"X-API-Key": ADMIN_KEY}, "analyst key": {"X-API-Key": ANALYST_KEY}, "no key": {}}
 
 
 @pytest.fixture(scope="module")
@@ -57,51 +43,21 @@ def post_predict(url: str, content: bytes, content_type: str = "application/json
     return httpx.post(url + "/predict", content=content, headers={"Content-Type": content_type}, timeout=30)
 
 
-def fuzz_operation(url: str, operation, mode: GenerationMode, caller: str, statuses: Counter, failures: list) -> None:
-    headers = CALLERS[caller]
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES_PER_COMBINATION,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case) -> None:
-        response = case.call(base_url=url, headers=headers, timeout=30)
-        statuses[response.status_code] += 1
-        try:
-            case.validate_response(response, checks=CHECKS, headers=headers)
-        except (Exception, BaseExceptionGroup) as exc:  # collect every failing case, report them all at once
-            failures.append(f"{operation.label} [{mode}, {caller}] -> {response.status_code}: {exc}")
-
-    with contextlib.suppress(Unsatisfiable):  # no negative cases for an operation without parameters or body
-        run()
-
-
 def test_generated_cases_get_no_5xx_and_match_the_schema(served: Served, fault_table) -> None:
-    schema = schemathesis.openapi.from_url(served.url + "/openapi.json")
-    statuses: Counter = Counter()
-    failures: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 4
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            for caller in CALLERS:
-                fuzz_operation(served.url, operation, mode, caller, statuses, failures)
-    total = sum(statuses.values())
+    fuzzed = fuzz_every_operation(served.url, EXAMPLES_PER_COMBINATION)
+    server_errors = fuzzed.server_errors()
     record_fault(
         fault_table,
         "schemathesis: generated valid + invalid requests, every operation, 3 callers",
-        total,
-        total - sum(n for code, n in statuses.items() if code >= 500),
+        fuzzed.total,
+        fuzzed.total - server_errors,
         0,
-        sum(n for code, n in statuses.items() if code >= 500),
-        f"{total} cases over {len(operations)} operations; statuses {dict(sorted(statuses.items()))}",
+        server_errors,
+        fuzzed.summary(),
     )
-    assert not failures, "\n".join(failures[:10])
-    assert total >= 1000
+    assert fuzzed.operations >= 4
+    assert not fuzzed.failures, "\n".join(fuzzed.failures[:10])
+    assert fuzzed.total >= 1000
 
 
 def test_body_over_the_limit_is_refused_before_parsing(served: Served) -> None:

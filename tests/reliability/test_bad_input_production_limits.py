@@ -7,26 +7,15 @@ without workers or registry) are generated too and must be in the OpenAPI like e
 
 from __future__ import annotations
 
-import contextlib
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from local_stack.processes import ManagedProcess, free_port, start_redis
 from tests.conftest import Stack, start_gateway
 from tests.reliability.conftest import record_fault
-from tests.reliability.test_bad_input import CALLERS
+from tests.reliability.fuzzing import fuzz_every_operation
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,33 +24,7 @@ EXAMPLES_PER_COMBINATION = 10
 # limit counts fixed minutes, so a minute boundary can split them; at a quarter of them, one side is over either way.
 REQUESTS_PER_MINUTE = 10
 # No worker and no registry run here, so 503 is an expected (documented) answer; any other 5xx is a failure.
-CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
-
-
-def fuzz_operation(url: str, operation, mode: GenerationMode, caller: str, statuses: Counter, failures: list) -> None:
-    headers = CALLERS[caller]
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES_PER_COMBINATION,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case) -> None:
-        response = case.call(base_url=url, headers=headers, timeout=30)
-        statuses[response.status_code] += 1
-        if response.status_code >= 500 and response.status_code != 503:
-            failures.append(f"{operation.label} [{mode}, {caller}] -> {response.status_code}: {response.text[:300]}")
-            return
-        try:
-            case.validate_response(response, checks=CHECKS, headers=headers)
-        except (Exception, BaseExceptionGroup) as exc:  # collect every failing case, report them all at once
-            failures.append(f"{operation.label} [{mode}, {caller}] -> {response.status_code}: {exc}")
-
-    with contextlib.suppress(Unsatisfiable):  # no negative cases for an operation without parameters or body
-        run()
+ALLOWED_5XX = frozenset({503})
 
 
 @pytest.fixture(scope="module")
@@ -82,25 +45,17 @@ def limited_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_generated_cases_under_production_limits_match_the_schema(limited_gateway: str, fault_table: Path) -> None:
-    schema = schemathesis.openapi.from_url(limited_gateway + "/openapi.json")
-    statuses: Counter = Counter()
-    failures: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            for caller in CALLERS:
-                fuzz_operation(limited_gateway, operation, mode, caller, statuses, failures)
-    total = sum(statuses.values())
-    server_errors = sum(n for code, n in statuses.items() if code >= 500 and code != 503)
+    fuzzed = fuzz_every_operation(limited_gateway, EXAMPLES_PER_COMBINATION, ALLOWED_5XX)
+    server_errors = fuzzed.server_errors(ALLOWED_5XX)
     record_fault(
         fault_table,
         f"schemathesis under the production body limit and a {REQUESTS_PER_MINUTE}/min rate limit"
         " (no worker, no registry)",
-        total,
-        total - server_errors,
-        statuses.get(503, 0),
+        fuzzed.total,
+        fuzzed.total - server_errors,
+        fuzzed.statuses.get(503, 0),
         server_errors,
-        f"{total} cases over {len(operations)} operations; statuses {dict(sorted(statuses.items()))}",
+        fuzzed.summary(),
     )
-    assert statuses.get(429, 0) > 0, f"the rate limit was never reached: {dict(statuses)}"
-    assert failures == [], "\n".join(failures[:20])
+    assert fuzzed.statuses.get(429, 0) > 0, f"the rate limit was never reached: {dict(fuzzed.statuses)}"
+    assert fuzzed.failures == [], "\n".join(fuzzed.failures[:20])
