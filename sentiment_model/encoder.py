@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sentiment_model.preprocessing import PREPROCESSING_VERSION, preprocess
+from sentiment_model.typos import TypoCorrector
 
 PAD_ID = 0
 OOV_ID = 1
@@ -27,21 +28,43 @@ def preprocessing_version_of(recorded: str) -> str:
 
 @dataclass
 class SequenceEncoder:
-    """Maps preprocessed tokens to ids, truncated and padded at the end to `max_len`."""
+    """Maps preprocessed tokens to ids, truncated and padded at the end to `max_len`. With `correct_typos`, an
+    unknown word takes the id of the most frequent vocabulary word one typo away (sentiment_model/typos.py), unless
+    it is one of `kept_words`: real words the vocabulary lacks. Encoders saved before that option read without it,
+    so a model keeps the ids it was trained on."""
 
     vocabulary: dict[str, int]
     max_len: int = 40
     preprocessing: str = PREPROCESSING_VERSION
     extra: dict[str, str] = field(default_factory=dict)
+    correct_typos: bool = False
+    kept_words: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._typos = TypoCorrector(self.vocabulary, OOV_ID, self.kept_words) if self.correct_typos else None
 
     @classmethod
     def fit(
-        cls, token_lists: Iterable[Sequence[str]], max_vocab: int = 20_000, max_len: int = 40, min_count: int = 1
+        cls,
+        token_lists: Iterable[Sequence[str]],
+        max_vocab: int = 20_000,
+        max_len: int = 40,
+        min_count: int = 1,
+        correct_typos: bool = True,
+        real_words: Iterable[str] = (),
     ) -> SequenceEncoder:
+        """`real_words`, a dictionary of correctly spelt words, keeps those the vocabulary lacks from being read
+        as a neighbour: only the ones a correction would change are stored."""
         counts = Counter(token for tokens in token_lists for token in tokens)
         ranked = [tok for tok, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
         vocabulary = {tok: i for i, tok in enumerate(ranked[: max_vocab - 2], start=2)}
-        return cls(vocabulary=vocabulary, max_len=max_len)
+        encoder = cls(vocabulary=vocabulary, max_len=max_len)
+        return encoder.with_typo_correction(real_words) if correct_typos else encoder
+
+    def with_typo_correction(self, real_words: Iterable[str] = ()) -> SequenceEncoder:
+        """This encoder, correcting typos; of `real_words`, those a correction would change are kept as they are."""
+        kept = TypoCorrector(self.vocabulary, OOV_ID).corrected_among(set(real_words))
+        return replace(self, correct_typos=True, kept_words=sorted(kept))
 
     @property
     def vocab_size(self) -> int:
@@ -49,8 +72,12 @@ class SequenceEncoder:
 
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> np.ndarray:
         ids = np.zeros((len(token_lists), self.max_len), dtype=np.int32)
+        typos, vocabulary = self._typos, self.vocabulary
         for row, tokens in enumerate(token_lists):
-            encoded = [self.vocabulary.get(tok, OOV_ID) for tok in tokens[: self.max_len]]
+            if typos is not None:
+                encoded = typos.ids_of(tokens[: self.max_len])
+            else:
+                encoded = [vocabulary.get(tok, OOV_ID) for tok in tokens[: self.max_len]]
             ids[row, : len(encoded)] = encoded
         return ids
 
@@ -70,6 +97,8 @@ class SequenceEncoder:
                 "max_len": self.max_len,
                 "preprocessing": self.preprocessing,
                 "extra": self.extra,
+                "correct_typos": self.correct_typos,
+                "kept_words": self.kept_words,
             },
             ensure_ascii=False,
         )
@@ -89,6 +118,8 @@ class SequenceEncoder:
             max_len=int(data["max_len"]),
             preprocessing=data.get("preprocessing", ""),
             extra=data.get("extra", {}),
+            correct_typos=bool(data.get("correct_typos", False)),
+            kept_words=list(data.get("kept_words", [])),
         )
 
     def save(self, path: Path) -> None:

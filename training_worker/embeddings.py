@@ -42,6 +42,19 @@ def bundled_glove_files() -> tuple[Path, Path]:
     return data / "glove_6B_index.parquet", data / "glove_6B_50d_emb.npy"
 
 
+# glove.6B lists its words most frequent first: its head is a dictionary of real words, names and places.
+REAL_WORDS = 100_000
+
+
+def real_words(count: int = REAL_WORDS) -> list[str]:
+    """The `count` most frequent words of the bundled GloVe (Wikipedia + Gigaword): what the encoder's typo
+    correction must leave as they are (sentiment_model/typos.py)."""
+    import pandas as pd
+
+    index_file, _ = bundled_glove_files()
+    return pd.read_parquet(index_file)["index"].astype(str).head(count).tolist()
+
+
 class GloveFileError(ValueError):
     """A GloVe file that cannot be used; the message names the file, the line and the problem, never its content."""
 

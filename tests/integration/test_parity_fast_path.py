@@ -17,6 +17,7 @@ from shared.registry import SPLIT_HASH_TAG
 from shared.training_params import validate_params
 from tests.conftest import MODEL_SIGNING_KEY, TINY_LSTM_PARAMS
 from training_worker.datasets import load_dataset
+from training_worker.embeddings import real_words
 from training_worker.evaluation import classification_metrics
 from training_worker.pipeline import prepare_split
 
@@ -80,9 +81,13 @@ def test_served_model_is_the_trained_one(stack, tiny_champion: dict, champion_di
     served = _served(champion_dir)
     # The encoder training fits, refit here from the same training texts, is the one saved with the model.
     trained_encoder = SequenceEncoder.fit(
-        [preprocess(t) for t in split.train_texts], max_vocab=params.max_vocab, max_len=params.max_len
+        [preprocess(t) for t in split.train_texts],
+        max_vocab=params.max_vocab,
+        max_len=params.max_len,
+        real_words=real_words(),
     )
     assert served.encoder.vocabulary == trained_encoder.vocabulary
+    assert served.encoder.correct_typos and served.encoder.kept_words == trained_encoder.kept_words
     np.testing.assert_array_equal(served.encoder.encode(split.test_texts), trained_encoder.encode(split.test_texts))
 
     # Answers are judged at the threshold training chose and signed, and the run logged the test figures at it.

@@ -29,7 +29,7 @@ from training_worker.augmentation import (
     polar_words,
     teacher_text,
 )
-from training_worker.embeddings import glove_matrix, word2vec_matrix
+from training_worker.embeddings import glove_matrix, real_words, word2vec_matrix
 from training_worker.onnx_export import export_onnx
 from training_worker.plots import training_curves
 from training_worker.settings import get_settings
@@ -185,7 +185,13 @@ def train(split: Split, params: LstmParams, context: FamilyContext) -> FamilyRes
     keras.utils.set_random_seed(params.seed)
     started = time.perf_counter()
     train_tokens = [preprocess(t) for t in split.train_texts]
-    encoder = SequenceEncoder.fit(train_tokens, max_vocab=params.max_vocab, max_len=params.max_len)
+    encoder = SequenceEncoder.fit(
+        train_tokens,
+        max_vocab=params.max_vocab,
+        max_len=params.max_len,
+        correct_typos=params.correct_typos,
+        real_words=real_words() if params.correct_typos else (),
+    )
     context.progress(0, params.epochs, f"building {params.embedding} embeddings for {encoder.vocab_size} tokens")
     matrix, coverage, dim = _embeddings(params, train_tokens, encoder)
     encoder.extra["embedding_type"] = params.embedding
