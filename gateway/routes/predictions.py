@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -17,7 +16,7 @@ from shared.prediction_log import InvalidCursor
 from shared.prediction_log.export import csv_chunks, parquet_chunks
 from shared.prediction_log.store import MAX_PAGE_SIZE
 from shared.schemas.base import Label
-from shared.schemas.prediction_log import Order, PredictionFilters, PredictionPage
+from shared.schemas.prediction_log import Order, PredictionFilters, PredictionPage, QueryMoment
 
 router = APIRouter(tags=["predictions"])
 
@@ -29,8 +28,10 @@ RESPONSES = {
 
 
 def prediction_filters(
-    created_from: Annotated[datetime | None, Query(alias="from", description="Logged at or after (ISO 8601).")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to", description="Logged before (ISO 8601).")] = None,
+    created_from: Annotated[
+        QueryMoment | None, Query(alias="from", description="Logged at or after (ISO 8601).")
+    ] = None,
+    created_to: Annotated[QueryMoment | None, Query(alias="to", description="Logged before (ISO 8601).")] = None,
     label: Annotated[Label | None, Query(description="The predicted label.")] = None,
     model_version: Annotated[str | None, Query(max_length=32)] = None,
     flagged: Annotated[bool | None, Query(description="true: flagged wrong by an analyst; false: not.")] = None,

@@ -3,7 +3,7 @@ GET /stats/sentiment: counts, positive share and flag rate over time, from the p
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import redis
@@ -15,7 +15,7 @@ from gateway.errors import LOG_DOWN, NEEDS_KEY, REDIS_DOWN, invalid_query, unava
 from shared.drift import served_drift
 from shared.schemas.base import utc_now
 from shared.schemas.drift import DriftOverview
-from shared.schemas.prediction_log import Bucket, SentimentStats, as_utc
+from shared.schemas.prediction_log import Bucket, QueryMoment, SentimentStats
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -49,14 +49,14 @@ def sentiment(
     settings: SettingsDep,
     log: PredictionLogDep,
     bucket: Annotated[Bucket, Query(description="hour or day (UTC).")] = "hour",
-    created_from: Annotated[datetime | None, Query(alias="from", description="Start (ISO 8601).")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to", description="End, exclusive (default: now).")] = None,
+    created_from: Annotated[QueryMoment | None, Query(alias="from", description="Start (ISO 8601).")] = None,
+    created_to: Annotated[QueryMoment | None, Query(alias="to", description="End, exclusive (default: now).")] = None,
     airline: Annotated[str | None, Query(max_length=32, description="Only tweets addressing it (e.g. united).")] = None,
 ) -> SentimentStats:
     """Per time bucket and model version: predictions, positive share, and the share flagged wrong by analysts.
     Defaults: the last day by hour, the last 30 days by day."""
-    end = as_utc(created_to) if created_to else utc_now()
-    start = as_utc(created_from) if created_from else end - _DEFAULT_SPAN[bucket]
+    end = created_to or utc_now()
+    start = created_from or end - _DEFAULT_SPAN[bucket]
     if start >= end:
         raise invalid_query("from", "from must be before to: pass an earlier from or a later to")
     span = (end - start) / (timedelta(hours=1) if bucket == "hour" else timedelta(days=1))

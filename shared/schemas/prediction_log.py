@@ -6,9 +6,9 @@ Free of SQLAlchemy, so that the inference worker (which only XADDs) and the UI (
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared.schemas.base import Label
 
@@ -19,6 +19,20 @@ Bucket = Literal["hour", "day"]
 def as_utc(moment: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken as UTC already (the log stores naive UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_EARLIEST_QUERY_YEAR, _LATEST_QUERY_YEAR = 1970, 9998
+
+
+def _query_moment(moment: datetime) -> datetime:
+    # Near year 1 or 9999 converting to UTC, or a default span around it, overflows datetime.
+    if not _EARLIEST_QUERY_YEAR <= moment.year <= _LATEST_QUERY_YEAR:
+        raise ValueError(f"a moment between the years {_EARLIEST_QUERY_YEAR} and {_LATEST_QUERY_YEAR}")
+    return as_utc(moment)
+
+
+# A `from`/`to` of a log query: aware UTC, within years a log can hold, so that comparing and spanning them is safe.
+QueryMoment = Annotated[datetime, AfterValidator(_query_moment)]
 
 
 class LoggedPredictionIn(BaseModel):

@@ -222,6 +222,11 @@ def test_bad_parameters_and_roles_are_answered_clearly(log_stack: LogStack) -> N
         base + "/stats/sentiment", headers=ANALYST, params={"bucket": "hour", "from": "2020-01-01T00:00:00Z"}
     )
     assert wide.status_code == 422 and "bucket=day" in wide.json()["message"]
+    # Moments whose conversion to UTC, or a default span before them, would overflow the calendar.
+    for edge in ({"to": "0001-01-01T00:00:00+01:00"}, {"from": "9999-12-31T23:59:59-01:00"}, {"to": "0001-01-01"}):
+        for path in ("/stats/sentiment", "/predictions"):
+            answer = httpx.get(base + path, headers=ANALYST, params=edge)
+            assert answer.status_code == 422 and "between the years" in answer.text, (path, edge, answer.text)
     assert httpx.get(base + "/predictions/export", headers=ANALYST).status_code == 403
     assert httpx.get(base + "/predictions/export", headers=ADMIN, params={"format": "xlsx"}).status_code == 422
 
