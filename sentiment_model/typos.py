@@ -1,4 +1,4 @@
-"""Unknown words read as the vocabulary word one typo away: "grat" as "great", "freindly" as "friendly".
+"""Unknown words read as the vocabulary word one typo away: "amazng" as "amazing", "freindly" as "friendly".
 
 A word-level model knows nothing of a token outside its vocabulary, so one dropped, doubled, swapped or wrong letter
 turns a clear "great" into noise. The correction is symmetric-delete lookup (the SymSpell idea): every vocabulary

@@ -99,7 +99,7 @@ class LstmParams(CommonParams):
     max_len: int = Field(40, ge=5, le=200)
     max_vocab: int = Field(20_000, ge=100, le=500_000)
     correct_typos: bool = Field(
-        True, description="Read an unknown word as the most frequent vocabulary word one typo away (grat -> great)."
+        True, description="Read an unknown word as the most frequent vocabulary word one typo away (amazng -> amazing)."
     )
     lstm_units: int = Field(64, ge=4, le=1024)
     dropout: float = Field(0.2, ge=0.0, lt=0.9)

@@ -45,7 +45,7 @@ def post_predict(url: str, content: bytes, content_type: str = "application/json
 
 def test_generated_cases_get_no_5xx_and_match_the_schema(served: Served, fault_table) -> None:
     fuzzed = fuzz_every_operation(served.url, EXAMPLES_PER_COMBINATION)
-    server_errors = fuzzed.server_errors()
+    server_errors = fuzzed.server_errors
     record_fault(
         fault_table,
         "schemathesis: generated valid + invalid requests, every operation, 3 callers",
