@@ -19,8 +19,9 @@ class InferenceSettings(ServiceSettings, ModelSigningSettings):
     mlflow_http_timeout_s: int = Field(30, ge=1)
     mlflow_http_max_retries: int = Field(2, ge=0)
     # Threads reading the gateway's prediction calls (inference_worker/call_consumer.py). Each read takes every
-    # call waiting, up to `max_calls_per_read`: that is the micro-batch, and a lone call never waits.
-    call_consumers: int = 2
+    # call waiting, up to `max_calls_per_read`: that is the micro-batch, and a lone call never waits. One: a second
+    # thread splits what is waiting into smaller reads that contend for the GIL; processes, not threads, add cores.
+    call_consumers: int = Field(1, ge=1)
     max_calls_per_read: int = 64
     # A call read by a worker that then died is taken over by a live one once it has been pending this long.
     call_claim_after_s: float = 5.0

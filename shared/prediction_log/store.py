@@ -180,22 +180,21 @@ class PredictionLog:
         # One statement executed for many rows: SQLAlchemy sends them as batched multi-row INSERTs
         # ("insertmanyvalues") from one cached compilation; a statement holding the values themselves is compiled
         # anew every time. RETURNING names exactly the rows written (rowcount is not reliable here).
-        new = connection.execute(self._insert_new(), values).all()
-        for row in new:
-            _count(deltas, row, +1)
-        written = {row.prediction_id for row in new}
+        written = set(connection.execute(self._insert_new(), values).scalars())
+        _count_inserted(deltas, values, written)
         # A row first made from its feedback takes its prediction's own fields when that entry arrives; any other
         # repeat of an id is a redelivery and changes nothing.
         fill_ins: dict[str, dict[str, Any]] = {}
         for row in values:
             if row["threshold"] is not None and row["prediction_id"] not in written:
                 fill_ins.setdefault(row["prediction_id"], row)
-        return len(new) + (self._fill_in(connection, fill_ins, deltas) if fill_ins else 0)
+        return len(written) + (self._fill_in(connection, fill_ins, deltas) if fill_ins else 0)
 
     def _insert_new(self) -> Any:
         statement = _dialect_insert(self.dialect, PredictionRow)
+        # Only the id comes back: the rollup counts a new row from the values sent, which need no parsing back.
         return statement.on_conflict_do_nothing(index_elements=[PredictionRow.prediction_id]).returning(
-            *_ROLLUP_COLUMNS
+            PredictionRow.prediction_id
         )
 
     @staticmethod
@@ -530,6 +529,24 @@ def _count(deltas: _Deltas, row: Any, sign: int, created_at: datetime | None = N
     counts[0] += sign
     counts[1] += sign * (row.label == "positive")
     counts[2] += sign * bool(row.is_misprediction)
+
+
+def _count_inserted(deltas: _Deltas, values: Iterable[Mapping[str, Any]], written: set[str]) -> None:
+    """Adds the rows of `values` whose id is in `written` to `deltas`, each id once (a redelivered entry can repeat
+    one within a batch). A new row has no verdict yet, so it adds nothing flagged."""
+    remaining = set(written)
+    hours: dict[datetime, datetime] = {}  # one read's predictions share their time: truncate it once
+    for row in values:
+        if row["prediction_id"] not in remaining:
+            continue
+        remaining.discard(row["prediction_id"])
+        created_at = row["created_at"]
+        hour = hours.get(created_at)
+        if hour is None:
+            hour = hours[created_at] = _hour(created_at)
+        counts = deltas[hour, row["model_version"], row["airline"] or ""]
+        counts[0] += 1
+        counts[1] += row["label"] == "positive"
 
 
 def _add_buckets(totals: dict[tuple[datetime, str], list[int]], rows: Iterable[Any]) -> None:
