@@ -37,9 +37,8 @@ def default_gateway_processes(cores: int | None = None) -> int:
 
 
 def default_inference_workers(cores: int | None = None, gateway_processes: int | None = None) -> int:
-    """The cores the gateway leaves, at least one. Each worker's call consumers already overlap one read's Redis
-    round trips with another's model call, so a second worker on a core the gateway needs only splits the batches
-    and competes for that core (docs/serving.md has the measured 1- and 2-worker cells)."""
+    """The cores the gateway leaves, at least one. A second worker on a core the gateway needs only splits the
+    batches and competes for that core (docs/serving.md has the measured 1- and 2-worker cells)."""
     cores = cores or available_cores()
     gateway_processes = gateway_processes or default_gateway_processes(cores)
     return max(1, cores - gateway_processes)
