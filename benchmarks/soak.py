@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -95,7 +96,7 @@ class Stack:
 
 
 def start_stack(root: Path) -> Stack:
-    redis_process, redis_url = start_redis(root / "redis", persistent=True)
+    redis_process, redis_url = start_redis(root / "redis", persistent=True, log_dir=root / "logs")
     mlflow_process, mlflow_url = start_mlflow(root / "mlflow")
     processes = {"redis": redis_process, "mlflow": mlflow_process}
     env = {
@@ -214,11 +215,19 @@ def run(duration_s: float, warmup_s: float, singles: int, batch_size: int, out: 
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         print(f"[soak] starting the stack in {tmp}", flush=True)
         stack = start_stack(Path(tmp))
+        status = 1
         try:
-            return _soak(stack, duration_s, warmup_s, singles, batch_size, out)
+            status = _soak(stack, duration_s, warmup_s, singles, batch_size, out)
+            return status
         finally:
             for process in reversed(list(stack.processes.values())):
                 process.stop()
+            if status != 0 and out is not None:
+                # The stack's folder goes with the run: a failed soak keeps every process's log for its diagnosis.
+                kept = out.parent / "soak-logs"
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.copytree(Path(tmp) / "logs", kept)
+                print(f"[soak] logs of the failed run kept in {kept}", flush=True)
 
 
 def _soak(stack: Stack, duration_s: float, warmup_s: float, singles: int, batch_size: int, out: Path | None) -> int:

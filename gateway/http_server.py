@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.coalesced_transport import CoalescedTransport
 from gateway.settings import GatewaySettings
 from shared.logging_setup import configure_logging, kv, stop_logging
 from shared.process_counts import default_gateway_processes
@@ -32,7 +33,8 @@ _HEADERS_TOO_LARGE = b"request headers are too large: send fewer or shorter head
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """httptools' protocol with a deadline on reading each request and a cap on its header bytes."""
+    """httptools' protocol with a deadline on reading each request and a cap on its header bytes, writing each
+    response's head with its body (gateway/coalesced_transport.py)."""
 
     read_timeout_s: float = 15.0
     max_header_bytes: int = 16 * 1024
@@ -45,7 +47,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._header_tail = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescedTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm_read_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:

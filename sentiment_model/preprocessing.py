@@ -38,8 +38,15 @@ _WWW_URL = re.compile(r"www\.\S+", re.IGNORECASE)
 _MENTION = re.compile(r"@\w+")
 _HASHTAG = re.compile(r"#(\w+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_POSITIVE_EMOTICONS = re.compile(r"(?:(?<=\s)|^)(?:[:;=8xX]-?[)\]dDpP*]|\(-?[:;=]|<3|\^_?\^)(?=\s|$|[.,!?])")
-_NEGATIVE_EMOTICONS = re.compile(r"(?:(?<=\s)|^)(?:[:;=8]'?-?[(\[/\\|]|\)-?[:;=]|</3|-_-)(?=\s|$|[.,!?])")
+# An emoticon starts a word: `(?<!\S.)`, read after its first character, is "at the start or after whitespace".
+# Each pattern opens with the set of its first characters, so the regex engine skips to candidates instead of
+# trying every position; which alternative applies is decided by the character it opened with.
+_POSITIVE_EMOTICONS = re.compile(
+    r"[:;=8xX(<^](?<!\S.)(?:(?<=[:;=8xX])-?[)\]dDpP*]|(?<=\()-?[:;=]|(?<=<)3|(?<=\^)_?\^)(?=\s|$|[.,!?])"
+)
+_NEGATIVE_EMOTICONS = re.compile(
+    r"[:;=8)<-](?<!\S.)(?:(?<=[:;=8])'?-?[(\[/\\|]|(?<=\))-?[:;=]|(?<=<)/3|(?<=-)_-)(?=\s|$|[.,!?])"
+)
 # UTF-8 punctuation read as latin-1 leaves runs like "Ã¢â‚¬â„¢" or "Ã¤Ã³_": dropped, never turned into words.
 _MOJIBAKE = re.compile(r"[\x80-\xff][\x80-\xff_]+|_[\x80-\xff]+")
 # Each with a literal its pattern cannot match without.
@@ -64,13 +71,17 @@ _NEGATIVE_EMOTICON_CHARS = frozenset("([/\\|)_")
 _EMOJI_CHARS = frozenset({ch for code in emoji.EMOJI_DATA for ch in code if not ch.isascii()} | {"\ufe0e", "\ufe0f"})
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
-# Raw token -> what it becomes (the lemma, the token itself for emoji/emoticon/!/?), or None when dropped
-# (stopword, empty lemma): one dict lookup per token. Cleared when full, so memory stays bounded on odd input.
+# Raw token -> what it becomes (repeated letters shortened, then the lemma, or the token itself for emoji, emoticons,
+# ! and ?), or None when dropped (stopword, empty lemma): one dict lookup per token. Cleared when full, so memory
+# stays bounded on odd input.
 _TOKEN_CACHE: dict[str, str | None] = {}
 _TOKEN_CACHE_MAX = 200_000
 
 
 def _resolve(raw: str) -> str | None:
+    # Shortening repeated letters token by token gives what shortening the whole text would: every letter is in a
+    # token, a token never ends inside a run of letters, and no shortened run turns into "emoji" or "emoticon".
+    raw = _REPEATED_LETTERS.sub(r"\1\1", raw)
     if raw.startswith(("emoji_", "emoticon_")) or raw in ("!", "?"):
         return raw
     token = simplemma.lemmatize(raw, lang="en").lower()
@@ -118,7 +129,10 @@ def preprocess(text: str) -> list[str]:
     # NOTE: each step is skipped only where it provably changes nothing (its pattern needs a character the text
     # lacks): the output must stay that of PREPROCESSING_VERSION, token for token.
     text = html.unescape(text)
-    text = (_URL if "/" in text else _WWW_URL).sub(" ", text)
+    if "/" in text:
+        text = _URL.sub(" ", text)
+    elif "www." in text.lower():  # no other character lowers to, or matches case-insensitively, a "w"
+        text = _WWW_URL.sub(" ", text)
     if "@" in text:
         text = _MENTION.sub(" ", text)
     if "#" in text:
@@ -138,7 +152,6 @@ def preprocess(text: str) -> list[str]:
     for needle, pattern, replacement in _NEGATED_CONTRACTIONS:
         if needle in text:
             text = pattern.sub(replacement, text)
-    text = _REPEATED_LETTERS.sub(r"\1\1", text)
     return _resolve_all(_TOKEN.findall(text))
 
 

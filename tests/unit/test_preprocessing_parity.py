@@ -147,6 +147,9 @@ EDGE_CASES = [
     "مرحبا بكم שלום 日本語 ΑΒΓ",
     # repeated letters, case, punctuation
     "sooooo goooood!!! WHYYYY??? Noooo",
+    # repeated letters inside emoji names and next to the emoji_/emoticon_ prefixes, emoticons after tabs/newlines
+    "zzz 💤💤 emmmoji_x eeemoji_smile emoji_zzz emoticon_sssad emoticonnn_happy",
+    "ok\t:)\n:(\r;-) x\n-_-\t</3",
     "",
     "   ",
     "\u202eevil\u202c \x07\x1b[31m",
@@ -170,7 +173,7 @@ def test_random_mixtures_of_tricky_characters_give_the_same_tokens() -> None:
         "n't", "can", "won", "ain", "^_^", "xD", "</3", "http://", "www.", ".com/", "&amp;", "&lt;3", ":)", ":(", "<3",
         "-_-",
         "😍", "👍", "🏽", "\u200d", "\ufe0f", "\ufe0e", "\u20e3", "©", "®", "é", "\u0301", "Ã", "¢", "\x80", "\x99",
-        "🇫", "🇷", "👩", "👧", "soooo", "delayed", "flights", "not",
+        "🇫", "🇷", "👩", "👧", "soooo", "delayed", "flights", "not", "💤", "zzz", "emoji_", "emoticon_", "\n", "\t",
     ]  # fmt: skip
     rng = random.Random(22)
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(20_000)]
