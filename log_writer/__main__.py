@@ -15,6 +15,7 @@ from log_writer import metrics
 from log_writer.settings import get_settings
 from log_writer.writer import LogWriter
 from shared.cli import parse_service_args, settings_problems
+from shared.cpu_priority import lower_cpu_priority
 from shared.logging_setup import configure_logging, kv
 from shared.metrics_server import serve_metrics
 from shared.prediction_log import PredictionLog
@@ -29,7 +30,8 @@ once and idempotently; deletes rows past PREDICTION_LOG_RETENTION_DAYS."""
 
 EPILOG = """\
 Settings come from the environment, e.g. REDIS_URL, PREDICTION_LOG_URL, LOG_BATCH_ENTRIES, LOG_CLAIM_AFTER_S,
-PREDICTION_LOG_RETENTION_DAYS, PREDICTION_LOG_EXPORT_DIR, METRICS_PORT, LOG_LEVEL (all of them: docs/settings.md)."""
+PREDICTION_LOG_RETENTION_DAYS, PREDICTION_LOG_EXPORT_DIR, LOG_WRITER_NICE, METRICS_PORT, LOG_LEVEL (all of them:
+docs/settings.md)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"log writer: refusing to start: {settings_problems(exc)}", file=sys.stderr)
         return 2
+    # Before any thread starts (the log's own writer thread, the metrics server): each inherits it.
+    priority = lower_cpu_priority(settings.log_writer_nice)
     configure_logging(settings.log_level, settings.log_format, settings.service_name)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -55,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     writer = LogWriter(client, store, settings, name=f"{socket.gethostname()}:{os.getpid()}")
     log.info(
         "log writer starting %s",
-        kv(consumer=writer.name, redis=settings.redis_url.split("@")[-1], database=store.describe()),
+        kv(
+            consumer=writer.name,
+            redis=settings.redis_url.split("@")[-1],
+            database=store.describe(),
+            nice=priority.describe(),
+        ),
     )
     writer.run(stop)
     store.close()

@@ -29,6 +29,9 @@ class LogWriterSettings(ServiceSettings):
     prediction_log_export_dir: Path | None = None
     # Prometheus /metrics of this process (rows written, batches, failed writes, backlog, retention); 0 = none.
     metrics_port: int = Field(0, ge=0, le=65535)
+    # The writer's nice value (0-19), and its session's when it leads one (shared/cpu_priority.py): the log can lag a
+    # little behind a busy machine, the answers cannot; 0 keeps the scheduler's default.
+    log_writer_nice: int = Field(10, ge=0, le=19)
     # A file touched after every loop: the container's health check reads its age.
     log_writer_alive_file: Path | None = None
 

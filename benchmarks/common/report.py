@@ -93,6 +93,13 @@ class Comparison:
     target: str
     met: bool | None  # None: no target
     unit: str = "×"
+    errors: int = 0  # failed requests in the cells compared: a ratio over failures is no verdict
+
+    @property
+    def verdict(self) -> str:
+        if self.errors:
+            return f"INVALID ({self.errors:,} errors)"
+        return "" if self.met is None else ("met" if self.met else "MISSED")
 
 
 @dataclass
@@ -132,6 +139,9 @@ class BenchmarkResult:
         by_round = {r.round: r for r in self.runs(b, clients)}
         ratios = [metric(r.load) / metric(by_round[r.round].load) for r in self.runs(a, clients) if r.round in by_round]
         return statistics.median(ratios) if ratios else math.nan
+
+    def errors(self, *systems: str, clients: int) -> int:
+        return sum(r.load.errors for system in systems for r in self.runs(system, clients))
 
 
 def _ms(value: float) -> str:
@@ -207,49 +217,92 @@ def _p99(load: LoadRun) -> float:
 def comparisons(result: BenchmarkResult, clients: int = 64) -> list[Comparison]:
     names = result.names
     rows: list[Comparison] = []
+
+    def paired(
+        label: str,
+        a: str,
+        b: str,
+        at: int,
+        metric: Callable[[LoadRun], float],
+        target: str = "",
+        met: Callable[[float], bool] | None = None,
+    ) -> None:
+        value = result.paired(a, b, at, metric)
+        errors = result.errors(a, b, clients=at)
+        rows.append(Comparison(label, value, target, None if met is None else met(value), errors=errors))
+
     if result.runs(names.default, clients) and result.runs(names.lean, clients):
-        value = result.paired(names.default, names.lean, clients, _throughput)
-        rows.append(Comparison(f"default stack ÷ lean, req/s at {clients}", value, "≥ 0.85×", value >= 0.85))
-        value = result.paired(names.default, names.lean, clients, _p99)
-        rows.append(Comparison(f"default stack ÷ lean, p99 at {clients}", value, "≤ 1.2×", value <= 1.2))
+        paired(
+            f"default stack ÷ lean, req/s at {clients}",
+            names.default,
+            names.lean,
+            clients,
+            _throughput,
+            "≥ 0.85×",
+            lambda v: v >= 0.85,
+        )
+        paired(
+            f"default stack ÷ lean, p99 at {clients}",
+            names.default,
+            names.lean,
+            clients,
+            _p99,
+            "≤ 1.2×",
+            lambda v: v <= 1.2,
+        )
     if names.log_writer_on and result.runs(names.log_writer_on, clients):
-        value = result.paired(names.log_writer_on, names.lean, clients, _throughput)
-        rows.append(Comparison(f"log writer on ÷ off, req/s at {clients}", value, "≥ 0.90×", value >= 0.9))
-        value = result.paired(names.log_writer_on, names.lean, clients, _p99)
-        rows.append(Comparison(f"log writer on ÷ off, p99 at {clients}", value, "≤ 1.10×", value <= 1.1))
+        paired(
+            f"log writer on ÷ off, req/s at {clients}",
+            names.log_writer_on,
+            names.lean,
+            clients,
+            _throughput,
+            "≥ 0.90×",
+            lambda v: v >= 0.9,
+        )
+        paired(
+            f"log writer on ÷ off, p99 at {clients}",
+            names.log_writer_on,
+            names.lean,
+            clients,
+            _p99,
+            "≤ 1.10×",
+            lambda v: v <= 1.1,
+        )
     base = names.grid[0] if names.grid else None
     for system in names.grid[1:]:
         for load_clients in sorted({r.cell.clients for r in result.cells if r.cell.system == system}):
-            value = result.paired(system, base, load_clients, _throughput)
-            rows.append(Comparison(f"{system} ÷ {base}, req/s at {load_clients}", value, "", None))
+            paired(f"{system} ÷ {base}, req/s at {load_clients}", system, base, load_clients, _throughput)
     for system in (names.lean, names.default):
         for peer in names.peers:
             if not result.runs(peer, clients) or not result.runs(system, clients):
                 continue
-            value = result.paired(system, peer, clients, _throughput)
-            target, met = "", None
+            label = f"{system} ÷ {peer}, req/s at {clients}"
             if peer == names.mlflow_fair:
-                target, met = "≥ 5×", value >= 5
+                paired(label, system, peer, clients, _throughput, "≥ 5×", lambda v: v >= 5)
             elif peer == names.inprocess:
-                target, met = "≥ 1.5×", value >= 1.5
-            rows.append(Comparison(f"{system} ÷ {peer}, req/s at {clients}", value, target, met))
+                paired(label, system, peer, clients, _throughput, "≥ 1.5×", lambda v: v >= 1.5)
+            else:
+                paired(label, system, peer, clients, _throughput)
         runs = result.runs(system, clients)
         if runs:
             p99 = _median([r.load.p99_ms for r in runs])
-            rows.append(Comparison(f"{system}, p99 at {clients}", p99, "≤ 100 ms", p99 <= 100, " ms"))
+            errors = result.errors(system, clients=clients)
+            rows.append(Comparison(f"{system}, p99 at {clients}", p99, "≤ 100 ms", p99 <= 100, " ms", errors))
     for one in result.one_client:
         over = one.over_floor_ms
-        rows.append(Comparison(f"{one.system}, p50 at 1 client − floor", over, "≤ +3 ms", over <= 3, " ms"))
+        rows.append(
+            Comparison(f"{one.system}, p50 at 1 client − floor", over, "≤ +3 ms", over <= 3, " ms", one.load.errors)
+        )
     return rows
 
 
 def comparisons_table(rows: list[Comparison]) -> str:
     lines = ["| comparison (same rounds) | value | target | verdict |", "|---|---:|---|---|"]
     for row in rows:
-        verdict = "" if row.met is None else ("met" if row.met else "MISSED")
         signed = "floor" in row.label
         value = f"{row.value:+.2f}{row.unit}" if signed else f"{row.value:.2f}{row.unit}"
-        lines.append(f"| {row.label} | {value} | {row.target} | {verdict} |")
+        lines.append(f"| {row.label} | {value} | {row.target} | {row.verdict} |")
     return "\n".join(lines)
 
 

@@ -196,9 +196,20 @@ def lean_env(ctx: Context, redis_url: str) -> dict[str, str]:
     return {**ctx.env, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
 
 
+# A pool's Redis holds every record a run's cells answer (kept PREDICTION_TTL_HOURS): the default memory budget is
+# the default stack's to show, and a fast machine's run answers more than it holds.
+POOL_REDIS_MAXMEMORY = "2gb"
+
+
 def start_pool(ctx: Context, name: str, workers: int, log_writer: bool = False) -> WorkerPool:
-    redis_process, redis_url = start_redis(ctx.state / f"redis-{name}", log_dir=ctx.log_dir)
+    """Workers on a Redis of their own; the prediction log is on only with its `log_writer` (a stream no writer
+    reads would grow to its cap, which neither the lean system nor the default stack does)."""
+    redis_process, redis_url = start_redis(
+        ctx.state / f"redis-{name}", log_dir=ctx.log_dir, maxmemory=POOL_REDIS_MAXMEMORY
+    )
     env = lean_env(ctx, redis_url)
+    if not log_writer:
+        env["PREDICTION_LOG_STREAM_MAXLEN"] = "0"
     started = []
     for number in range(1, workers + 1):
         worker_env = {**env, "METRICS_PORT": str(free_port())}  # read by worker_model_calls()

@@ -24,11 +24,10 @@ AIRLINES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 _HANDLES = {handle: key for key, (handles, _) in AIRLINES.items() for handle in handles}
 _HANDLE = re.compile(r"@(\w{1,15})")
-_NAMES = [
-    (re.compile(r"(?<![\w@])" + re.escape(name) + r"(?!\w)"), key)
-    for key, (_, names) in AIRLINES.items()
-    for name in names
-]
+_NAME_KEYS = {name: key for key, (_, names) in AIRLINES.items() for name in names}
+# One pass over the text: the leftmost name wins, and at one position the alternatives are tried in the table's
+# order (a longer name before its prefix: "United Airlines", then "United").
+_NAME = re.compile(r"(?<![\w@])(?:" + "|".join(re.escape(name) for name in _NAME_KEYS) + r")(?!\w)")
 
 
 def detect_airline(text: str) -> str | None:
@@ -37,9 +36,5 @@ def detect_airline(text: str) -> str | None:
         key = _HANDLES.get(match.group(1).lower())
         if key is not None:
             return key
-    found: tuple[int, str] | None = None
-    for pattern, key in _NAMES:
-        match = pattern.search(text)
-        if match is not None and (found is None or match.start() < found[0]):
-            found = (match.start(), key)
-    return found[1] if found else None
+    match = _NAME.search(text)
+    return _NAME_KEYS[match.group()] if match else None

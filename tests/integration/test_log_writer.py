@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from local_stack.processes import ManagedProcess
+from local_stack.processes import ManagedProcess, start_service, wait_until
 from log_writer.settings import LogWriterSettings
 from log_writer.writer import GROUP, STREAM, LogWriter
 from shared.prediction_log import PredictionLog
@@ -137,3 +137,29 @@ def test_retention_deletes_old_rows_and_exports_them(client: redis.Redis, store:
     assert writer.apply_retention() == 1 and store.count() == 0
     (exported,) = tmp_path.glob("predictions-before-*.csv")
     assert "old-one" in exported.read_text()
+
+
+def thread_nice_values(pid: int) -> set[int]:
+    """The nice value of each of the process's threads (field 19 of /proc/<pid>/task/<tid>/stat)."""
+    return {
+        int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]) for task in Path(f"/proc/{pid}/task").iterdir()
+    }
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread priorities from Linux's /proc")
+def test_the_writer_process_runs_below_the_request_path(
+    redis_server: tuple[ManagedProcess, str], tmp_path: Path
+) -> None:
+    """Every thread of `python -m log_writer` runs at LOG_WRITER_NICE, and so does the session it leads (as
+    ./scripts/run.sh starts it): under autogroup scheduling the CPU is shared between sessions before processes."""
+    env = {"REDIS_URL": redis_server[1], "PREDICTION_LOG_URL": f"sqlite:///{tmp_path / 'log.db'}"}
+    process = start_service("log-writer-priority", ["log_writer"], env, tmp_path)
+    try:
+        wait_until(lambda: "log writer starting" in process.log_path.read_text(), 60, "log writer", process)
+        assert thread_nice_values(process.pid) == {10}
+        autogroup = Path(f"/proc/{process.pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().split()[-1] == "10"
+        assert "nice=10" in process.log_path.read_text()
+    finally:
+        process.stop()
