@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import time
@@ -253,6 +254,9 @@ def default_stack(
     so its bootstrap trains nothing); logging and every other setting at their defaults, but for `overrides`. Its
     code is `checkout`'s (another worktree of this repository, for a before-and-after in one run)."""
     data_dir = ctx.state / slug(name)
+    # Fresh each run: a reused folder carries earlier runs' prediction log and Redis records (replayed from the AOF,
+    # rewritten in the background as it grows), so the stack measured would get heavier run after run.
+    shutil.rmtree(data_dir, ignore_errors=True)
     gateway_port = free_port()
     args = ["--data-dir", str(data_dir), "--gateway-port", str(gateway_port), "--ui-port", str(free_port())]
     env = {
