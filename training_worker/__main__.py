@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
 
+from shared.cpu_priority import lower_cpu_priority
 from shared.families import FAMILY_NAMES
-from shared.logging_setup import configure_logging
+from shared.logging_setup import configure_logging, kv
 from shared.settings import ModelSigningSettings
 from training_worker.bootstrap import bootstrap_params, teacher_jobs
 from training_worker.settings import get_settings
+
+log = logging.getLogger("training_worker")
 
 
 def _untrusted_reason(tracking_uri: str, name: str, version: str, settings: ModelSigningSettings) -> str | None:
@@ -69,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    # Before any thread or pool process starts: each inherits it.
+    priority = lower_cpu_priority(settings.training_worker_nice)
     configure_logging(settings.log_level, settings.log_format, settings.service_name)
     settings.limit_mlflow_requests()
     if args.command == "worker":
+        log.info("training worker starting %s", kv(queue=settings.training_queue, nice=priority.describe()))
         if settings.metrics_port > 0:
             _share_metrics_between_processes()
         from training_worker import metrics

@@ -23,6 +23,9 @@ class TrainingSettings(ServiceSettings, ModelSigningSettings, PromotionPolicySet
     # S3/MinIO artifact store: read by MLflow from MLFLOW_S3_ENDPOINT_URL / AWS_* when configured.
     mlflow_s3_endpoint_url: str | None = None
     training_queue: str = "training"
+    # The worker's nice value (0-19), and its session's when it leads one (shared/cpu_priority.py): a retraining job
+    # on the machine that serves takes the CPU the request path leaves; 0 keeps the scheduler's default.
+    training_worker_nice: int = Field(10, ge=0, le=19)
     # Uploads of a whole model (BERT's weights) take minutes: MLflow's requests may take that long here.
     mlflow_http_timeout_s: int = Field(120, ge=1)
     mlflow_http_max_retries: int = Field(3, ge=0)

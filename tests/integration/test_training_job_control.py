@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from shared import redis_keys
 from shared.celery_config import TRAIN_TASK, TRAINING_QUEUE, make_celery
 from shared.jobs import JobStore
 from tests.conftest import ADMIN_KEY, ANALYST_KEY, Stack, start_gateway
+from tests.priorities import autogroup_nice, tree_nice_values
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -213,5 +215,23 @@ def test_a_running_job_is_cancelled_and_its_worker_takes_the_next_job_at_once(
         assert final["state"] == "cancelled" and final["model_version"] is None, final
         print(f"next job running {freed_after_s:.1f} s after the cancellation")
         assert freed_after_s < 15, freed_after_s
+    finally:
+        worker.stop(timeout_s=20)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread priorities from Linux's /proc")
+def test_a_training_job_runs_below_the_request_path(control_stack: Stack, control_gateway: str) -> None:
+    """While it fits, every thread of the worker and of its pool process runs at TRAINING_WORKER_NICE, and so does
+    the session it leads: a retraining job on the serving machine takes the CPU the request path leaves."""
+    worker = _start_worker(control_stack, "training-worker-priority")
+    try:
+        slow = _post(control_gateway, "classical", SLOW_CLASSICAL).json()
+        running = _wait_state(control_gateway, slow["job_id"], {"running", "succeeded", "failed"}, 120, worker)
+        assert running["state"] == "running", running
+        time.sleep(2)  # into the fitting, its threads started
+        assert tree_nice_values(worker.pid) == {10}
+        assert autogroup_nice(worker.pid) in (10, None)
+        assert "nice=10" in worker.log_path.read_text()
+        httpx.delete(f"{control_gateway}/admin/training-jobs/{slow['job_id']}", headers=ADMIN, timeout=10)
     finally:
         worker.stop(timeout_s=20)
