@@ -32,7 +32,7 @@ class Priority:
 def lower_cpu_priority(niceness: int) -> Priority:
     """Raises this process's nice value to `niceness` (0-19; never lowers it) and, when the process leads its
     session, its autogroup's too. Call it before starting threads: on Linux a nice value is a thread's, and new
-    threads inherit it. A refusal (a read-only /proc, say) leaves the priority as it was."""
+    threads inherit it. A refusal (a read-only /proc, say) leaves the priority as it was, and is not an error."""
     with contextlib.suppress(OSError):
         current = os.getpriority(os.PRIO_PROCESS, 0)
         if niceness > current:
@@ -40,7 +40,7 @@ def lower_cpu_priority(niceness: int) -> Priority:
     autogroup_nice = None
     # Only a session leader's autogroup is its own: another's would lower the shell or supervisor that started it.
     if os.getsid(0) == os.getpid() and AUTOGROUP.exists():
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):  # ValueError: a file in a format this does not know
             if niceness > _autogroup_nice():
                 AUTOGROUP.write_text(str(niceness), encoding="ascii")
             autogroup_nice = _autogroup_nice()
