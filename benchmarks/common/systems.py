@@ -217,10 +217,9 @@ def start_pool(ctx: Context, name: str, workers: int, log_writer: bool = False) 
         started.append(start_service(f"{name}-worker-{number}", ["inference_worker"], worker_env, ctx.log_dir))
     extra = []
     if log_writer:
-        path = (ctx.state / f"{name}-prediction-log.db").resolve()
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)  # fresh each run, as the default stack's: a log's cost grows with its rows
-        database = f"sqlite:///{path}"
+        folder = (ctx.state / f"{name}-prediction-log").resolve()
+        shutil.rmtree(folder, ignore_errors=True)  # fresh each run, as the default stack's: a log's cost grows with it
+        database = f"sqlite:///{folder / 'predictions.db'}"
         writer_env = {**env, "PREDICTION_LOG_URL": database}
         extra.append(start_service(f"{name}-log-writer", ["log_writer"], writer_env, ctx.log_dir))
     return WorkerPool(redis_process, redis_url, started, extra)

@@ -208,9 +208,9 @@ class PredictionLog:
     def _insert_new(self, connection: Any, values: list[dict[str, Any]]) -> set[str]:
         """Inserts the rows of `values` whose id is not logged yet and returns those ids (RETURNING names exactly
         the rows written; rowcount is not reliable here). The statement goes to the driver as it is, many rows a
-        statement: SQLAlchemy's own many-row path builds and converts each row's parameters in Python, about a fifth of
-        the log writer's CPU. Values are converted as the table's column types convert them (SQLite's driver takes
-        `?` placeholders, psycopg `%s`)."""
+        statement: SQLAlchemy's own many-row path builds and converts each row's parameters in Python, a cost paid on
+        every logged prediction (docs/serving.md measures it). Values are converted as the table's column types
+        convert them (SQLite's driver takes `?` placeholders, psycopg `%s`)."""
         # One read's predictions share their time: each distinct value is converted once.
         converted: dict[str, dict[Any, Any]] = {name: {} for name, convert in self._insert_binds if convert}
         placeholder = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
